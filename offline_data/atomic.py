@@ -1,0 +1,59 @@
+"""Atomic writes: outputs appear whole under their final name, or not at all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from offline_data.errors import InputError
+
+
+@contextmanager
+def atomic_directory(target: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside `target`; on success it is renamed to `target`.
+
+    An existing non-empty `target` is replaced only with `overwrite=True`; otherwise an
+    `InputError` says so before anything is written. On failure the temporary folder is
+    removed and `target` is left as it was.
+    """
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target} exists and is a file; choose a folder path for the output")
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise InputError(
+            f"{target} already exists and is not empty; choose another output folder or "
+            "pass overwrite=True (--overwrite) to replace it"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def atomic_write_bytes(target: str | Path, data: bytes) -> Path:
+    """Write `data` to `target` through a temporary file and a rename."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

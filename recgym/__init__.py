@@ -1,0 +1,3 @@
+"""recgym: Gymnasium environments for reinforcement-learning recommendation."""
+
+__version__ = "0.1.0"

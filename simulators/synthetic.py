@@ -1,0 +1,328 @@
+"""`SyntheticWorld`: the ground-truth user simulator, batched over users with numpy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from offline_data.errors import InputError
+from offline_data.schema import Signal
+from simulators.interface import Feedback, RandomSource
+from simulators.world_config import WorldConfig
+
+SIGNALS = [
+    Signal("click", "binary"),
+    Signal("like", "binary"),
+    Signal("watch_ratio", "continuous"),
+]
+HOUR_S = 3600.0
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass(frozen=True)
+class WorldState:
+    """State of a batch of users in the synthetic world (arrays with a leading batch axis)."""
+
+    user_ids: np.ndarray
+    """(B,) int64 ids into the world's population."""
+    interest: np.ndarray
+    """(B, embed_dim) unit interest vectors; they drift toward consumed items."""
+    boredom: np.ndarray
+    """(B, n_topics) boredom per topic; grows with repetition, decays with time."""
+    satisfaction: np.ndarray
+    """(B,) moving average of per-step satisfaction."""
+    session_steps: np.ndarray
+    """(B,) steps taken in the current session."""
+    session_value: np.ndarray
+    """(B,) summed satisfaction of the current session."""
+    session_index: np.ndarray
+    """(B,) sessions started before the current one."""
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+    def take(self, index: np.ndarray) -> WorldState:
+        """The sub-batch of users at `index`."""
+        return WorldState(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+
+    def where(self, mask: np.ndarray, other: WorldState) -> WorldState:
+        """Rows of `other` where `mask` is True, rows of `self` elsewhere."""
+        def pick(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return np.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)
+
+        return WorldState(
+            *(pick(getattr(self, f), getattr(other, f)) for f in self.__dataclass_fields__)
+        )
+
+
+class SyntheticWorld:
+    """A world whose users and items are known exactly.
+
+    Items have a topic, a latent embedding near their topic's centre, a popularity, an
+    appeal (draws clicks) and a quality (drives likes and watch time); appeal and quality
+    are negatively correlated, so clickbait exists. Users have an interest vector that
+    drifts toward what they consume, per-topic boredom from repetition, a click propensity,
+    a patience (leave tendency) and an activity (return tendency). Feedback per shown item:
+    `click`, `like` (only after a click) and `watch_ratio` (0 without a click). Satisfaction
+    of a step comes from watching and liking; low satisfaction, fatigue and steps without
+    clicks raise the chance of leaving, and a satisfying session shortens the gap before
+    the user returns. All parameters are in `WorldConfig`; `seed` fixes the population.
+
+    >>> world = SyntheticWorld(WorldConfig(n_users=10, n_items=20), seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> state = world.start(np.arange(3), rng)
+    >>> world.respond(state, np.array([[0], [1], [2]]), rng)["click"].shape
+    (3, 1)
+    """
+
+    def __init__(self, config: WorldConfig | None = None, seed: int = 0) -> None:
+        self.config = config or WorldConfig()
+        self.seed = int(seed)
+        self.signals: list[Signal] = list(SIGNALS)
+        c = self.config
+        self.n_items = c.n_items
+        self.n_users = c.n_users
+        rng = np.random.default_rng(self.seed)
+
+        centres = rng.standard_normal((c.n_topics, c.embed_dim))
+        self.topic_centres = centres / np.linalg.norm(centres, axis=1, keepdims=True)
+        self.item_topic = rng.integers(0, c.n_topics, size=c.n_items)
+        emb = self.topic_centres[self.item_topic] + c.topic_spread * rng.standard_normal(
+            (c.n_items, c.embed_dim)
+        ) / np.sqrt(c.embed_dim)
+        self.item_embedding = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        self.item_popularity = rng.standard_normal(c.n_items)
+        self.item_appeal = rng.standard_normal(c.n_items)
+        noise = rng.standard_normal(c.n_items)
+        rho = c.clickbait_corr
+        self.item_quality = -rho * self.item_appeal + np.sqrt(1.0 - rho**2) * noise
+        self.item_duration_s = c.mean_duration_s * np.exp(
+            0.5 * rng.standard_normal(c.n_items) - 0.125
+        )
+
+        weights = np.zeros((c.n_users, c.n_topics))
+        for k in range(c.topics_per_user):
+            weights[np.arange(c.n_users), rng.integers(0, c.n_topics, c.n_users)] += (
+                1.0 / (k + 1)
+            )
+        interest = weights @ self.topic_centres + 0.3 * rng.standard_normal(
+            (c.n_users, c.embed_dim)
+        ) / np.sqrt(c.embed_dim)
+        self.user_interest = interest / np.linalg.norm(interest, axis=1, keepdims=True)
+        self.user_bias = c.user_bias_std * rng.standard_normal(c.n_users)
+        self.user_patience = c.patience_std * rng.standard_normal(c.n_users)
+        self.user_activity = c.activity_std * rng.standard_normal(c.n_users)
+        self.user_segment = weights.argmax(axis=1)
+        # the click-logit terms that do not depend on the user's state
+        self._item_static_logit = (
+            c.popularity_scale * self.item_popularity + c.appeal_scale * self.item_appeal
+        )
+
+    # ------------------------------------------------------------------ state
+    def start(self, user_ids: np.ndarray, rng: RandomSource | None = None) -> WorldState:
+        """State of `user_ids` at the start of their first session."""
+        ids = np.asarray(user_ids, dtype=np.int64)
+        if ids.ndim != 1 or (len(ids) and (ids.min() < 0 or ids.max() >= self.n_users)):
+            raise InputError(
+                f"user_ids must be a 1-d array of ids in 0..{self.n_users - 1}; "
+                f"got shape {ids.shape}"
+            )
+        b = len(ids)
+        c = self.config
+        return WorldState(
+            user_ids=ids,
+            interest=self.user_interest[ids].copy(),
+            boredom=np.zeros((b, c.n_topics)),
+            satisfaction=np.full(b, c.satisfaction_ref),
+            session_steps=np.zeros(b, dtype=np.int64),
+            session_value=np.zeros(b),
+            session_index=np.zeros(b, dtype=np.int64),
+        )
+
+    def check_slates(self, state: WorldState, slates: np.ndarray) -> np.ndarray:
+        """Return `slates` as an int64 (batch, slate) array, raising on bad shapes or ids."""
+        slates = np.asarray(slates)
+        if slates.ndim != 2 or slates.shape[0] != len(state):
+            raise InputError(
+                f"slates must have shape (batch={len(state)}, slate_size), got {slates.shape}"
+            )
+        if slates.size and (slates.min() < 0 or slates.max() >= self.n_items):
+            raise InputError(f"slates hold item ids outside 0..{self.n_items - 1}")
+        return slates.astype(np.int64, copy=False)
+
+    # ------------------------------------------------------------------ response model
+    def response_probs(
+        self, state: WorldState, items: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """True (P(click), P(like | click), mean watch ratio | click) of each user for
+        `items`: (B, k) ids per user (a slate; position bias applies) or (n,) ids shown to
+        every user (no position bias), giving (B, k) or (B, n) arrays."""
+        c = self.config
+        affinity = self._affinity(state, items)
+        boredom = self._topic_boredom(state, items)
+        quality = self._per_item(self.item_quality, items)
+        click_logit = (
+            c.click_bias
+            + self.user_bias[state.user_ids][:, None]
+            + c.affinity_scale * affinity
+            + self._per_item(self._item_static_logit, items)
+            - c.boredom_scale * boredom
+        )
+        if items.ndim == 2:
+            click_logit = click_logit - c.position_decay * np.arange(items.shape[1])[None, :]
+        like = _sigmoid(c.like_bias + c.like_affinity * affinity + c.like_quality * quality)
+        watch = 0.5 * c.watch_cap * _sigmoid(
+            c.watch_bias + c.watch_affinity * affinity + c.watch_quality * quality
+            - c.watch_boredom * boredom
+        )
+        return _sigmoid(click_logit), like, watch
+
+    def click_prob(self, state: WorldState, items: np.ndarray) -> np.ndarray:
+        """True click probabilities for (B, k) or (n,) item ids (see `response_probs`)."""
+        return self.response_probs(state, items)[0]
+
+    def expected_satisfaction(self, state: WorldState, items: np.ndarray) -> np.ndarray:
+        """Expected satisfaction of showing each item: P(click) * E[value | click]."""
+        click, like, watch = self.response_probs(state, items)
+        w = self.config.satisfaction_watch_weight
+        return click * (w * np.minimum(watch, 1.0) + (1 - w) * like)
+
+    def respond(self, state: WorldState, slates: np.ndarray, rng: RandomSource) -> Feedback:
+        """Sample click, like and watch ratio for every slate position, shape (B, k)."""
+        slates = self.check_slates(state, slates)
+        c = self.config
+        shape = slates.shape
+        p_click, p_like, watch_mean = self.response_probs(state, slates)
+        click = rng.random(shape) < p_click
+        like = click & (rng.random(shape) < p_like)
+        noise = np.exp(c.watch_noise * rng.standard_normal(shape) - 0.5 * c.watch_noise**2)
+        watch = np.where(click, np.clip(watch_mean * noise, 0, c.watch_cap), 0)
+        return {
+            "click": click.astype(np.float32),
+            "like": like.astype(np.float32),
+            "watch_ratio": watch.astype(np.float32),
+        }
+
+    def step_value(self, feedback: Feedback) -> np.ndarray:
+        """Satisfaction of one step per user: the best consumed item's value."""
+        w = self.config.satisfaction_watch_weight
+        value = feedback["click"] * (
+            w * np.minimum(feedback["watch_ratio"], 1.0) + (1 - w) * feedback["like"]
+        )
+        return value.max(axis=1)
+
+    # ------------------------------------------------------------------ dynamics
+    def step_state(self, state: WorldState, slates: np.ndarray, feedback: Feedback) -> WorldState:
+        """Interest drift toward consumed items, boredom, satisfaction, session counters."""
+        slates = self.check_slates(state, slates)
+        c = self.config
+        click = feedback["click"].astype(np.float64)
+        consumed = (click[:, :, None] * self.item_embedding[slates]).sum(axis=1)
+        interest = state.interest + c.interest_drift * consumed
+        interest /= np.linalg.norm(interest, axis=1, keepdims=True)
+
+        boredom = state.boredom * c.boredom_decay
+        rows = np.repeat(np.arange(len(state)), slates.shape[1])
+        np.add.at(boredom, (rows, self.item_topic[slates].ravel()),
+                  (c.boredom_shown + c.boredom_clicked * click).ravel())
+
+        value = self.step_value(feedback)
+        m = c.satisfaction_memory
+        return replace(
+            state,
+            interest=interest,
+            boredom=boredom,
+            satisfaction=m * state.satisfaction + (1 - m) * value,
+            session_steps=state.session_steps + 1,
+            session_value=state.session_value + value,
+        )
+
+    def leave_prob(self, state: WorldState, feedback: Feedback) -> np.ndarray:
+        """Chance each user ends the session now (state after the step, its feedback)."""
+        c = self.config
+        no_click = feedback["click"].max(axis=1) < 0.5
+        logit = (
+            c.leave_bias
+            + self.user_patience[state.user_ids]
+            + c.leave_dissatisfaction * (c.satisfaction_ref - state.satisfaction)
+            + c.leave_fatigue * state.session_steps
+            + c.leave_no_click * no_click
+        )
+        prob = _sigmoid(logit)
+        return np.where(state.session_steps >= c.max_session_steps, 1.0, prob)
+
+    def session_satisfaction(self, state: WorldState) -> np.ndarray:
+        """Mean satisfaction per step of the current session (reference level if empty)."""
+        steps = np.maximum(state.session_steps, 1)
+        return np.where(
+            state.session_steps > 0, state.session_value / steps, self.config.satisfaction_ref
+        )
+
+    def return_gap_mean(self, state: WorldState) -> np.ndarray:
+        """Expected seconds until each user's next session (the truth behind `return_gap`)."""
+        c = self.config
+        log_scale = (
+            self.user_activity[state.user_ids] * -1.0
+            - c.return_satisfaction * (self.session_satisfaction(state) - c.satisfaction_ref)
+        )
+        return HOUR_S * (c.min_gap_h + c.return_mean_h * np.exp(log_scale))
+
+    def return_gap(self, state: WorldState, rng: RandomSource) -> np.ndarray:
+        """Sampled seconds until each user's next session (log-normal around the mean)."""
+        c = self.config
+        base = self.return_gap_mean(state) - HOUR_S * c.min_gap_h
+        noise = np.exp(c.return_noise * rng.standard_normal(len(state)) - 0.5 * c.return_noise**2)
+        return HOUR_S * c.min_gap_h + base * noise
+
+    def next_session(self, state: WorldState, gap_s: np.ndarray) -> WorldState:
+        """Start the next session: boredom fades over the gap, session counters reset."""
+        c = self.config
+        fade = 0.5 ** (np.asarray(gap_s, dtype=np.float64) / (HOUR_S * c.boredom_halflife_h))
+        return replace(
+            state,
+            boredom=state.boredom * fade[:, None],
+            satisfaction=np.full(len(state), c.satisfaction_ref),
+            session_steps=np.zeros(len(state), dtype=np.int64),
+            session_value=np.zeros(len(state)),
+            session_index=state.session_index + 1,
+        )
+
+    # ------------------------------------------------------------------ logs
+    def generate_log(
+        self,
+        policy: str | object = "epsilon_greedy",
+        n_users: int | None = None,
+        n_days: float = 7.0,
+        seed: int = 0,
+        slate_size: int = 1,
+    ):
+        """Log a behaviour policy acting on the first `n_users` users for `n_days` days.
+
+        `policy` is a name ('random', 'popularity', 'epsilon_greedy', 'click_greedy',
+        'diversity_aware') or a `BehaviourPolicy`. Returns an `InteractionLog` with signals
+        click, like and watch_ratio, a `position` context column and user / item feature
+        tables (observable, noisy views of the hidden parameters).
+        """
+        from simulators.world_log import generate_log
+
+        return generate_log(self, policy, n_users=n_users, n_days=n_days, seed=seed,
+                            slate_size=slate_size)
+
+    # ------------------------------------------------------------------ helpers
+    def _affinity(self, state: WorldState, items: np.ndarray) -> np.ndarray:
+        if items.ndim == 1:
+            return state.interest @ self.item_embedding[items].T
+        return np.einsum("bd,bkd->bk", state.interest, self.item_embedding[items])
+
+    def _topic_boredom(self, state: WorldState, items: np.ndarray) -> np.ndarray:
+        if items.ndim == 1:
+            return state.boredom[:, self.item_topic[items]]
+        return np.take_along_axis(state.boredom, self.item_topic[items], axis=1)
+
+    @staticmethod
+    def _per_item(values: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return values[items][None, :] if items.ndim == 1 else values[items]
