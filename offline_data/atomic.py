@@ -13,21 +13,39 @@ from offline_data.errors import InputError
 
 
 @contextmanager
-def atomic_directory(target: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_directory(
+    target: str | Path, *, overwrite: bool = False, marker: str | None = None
+) -> Iterator[Path]:
     """Yield a temporary folder beside `target`; on success it is renamed to `target`.
 
-    An existing non-empty `target` is replaced only with `overwrite=True`; otherwise an
-    `InputError` says so before anything is written. On failure the temporary folder is
-    removed and `target` is left as it was.
+    An existing non-empty `target` is replaced only with `overwrite=True`, and only when it
+    holds the file `marker` (e.g. `meta.json`: the folder was written by recgym). A folder
+    without the marker, or any non-empty folder when `marker` is None, is never replaced,
+    so `--overwrite` cannot wipe a folder of other files. Refusals are an `InputError`
+    raised before anything is written. On failure the temporary folder is removed and
+    `target` is left as it was.
     """
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise InputError(f"{target} exists and is a file; choose a folder path for the output")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise InputError(
-            f"{target} already exists and is not empty; choose another output folder or "
-            "pass overwrite=True (--overwrite) to replace it"
-        )
+    if target.is_dir() and any(target.iterdir()):
+        if not overwrite:
+            raise InputError(
+                f"{target} already exists and is not empty; choose another output folder or "
+                "pass overwrite=True (--overwrite) to replace it"
+            )
+        if marker is None:
+            raise InputError(
+                f"{target} is not empty and cannot be recognised as a folder recgym wrote, so "
+                "overwrite will not replace it; choose another output folder, or empty or "
+                "remove it yourself"
+            )
+        if not (target / marker).is_file():
+            raise InputError(
+                f"{target} has no {marker}, so recgym did not write it; overwrite will not "
+                "replace a folder it did not write: choose another output folder, or empty "
+                "or remove it yourself"
+            )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:

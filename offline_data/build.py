@@ -17,6 +17,7 @@ from offline_data.schema import (
     USER,
     Signal,
     SignalsLike,
+    check_session_gap,
     parse_signals,
 )
 from offline_data.sessions import assign_sessions
@@ -24,11 +25,12 @@ from offline_data.validation import (
     Origin,
     check_ids,
     check_signal,
-    check_timestamps,
     drop_duplicate_rows,
     logger,
+    parse_timestamps,
     require_columns,
     require_rows,
+    show,
 )
 
 
@@ -46,6 +48,8 @@ def build_log(
     window: tuple[int, int] | None = None,
     user_universe: np.ndarray | None = None,
     item_universe: np.ndarray | None = None,
+    users_origin: Origin | None = None,
+    items_origin: Origin | None = None,
 ) -> InteractionLog:
     """Validate a raw log frame and return an `InteractionLog`.
 
@@ -57,27 +61,27 @@ def build_log(
     raw ids; rows for ids not in the log are dropped, ids without features get NaN.
     `window` is the observation window in Unix seconds (default: first to last timestamp).
     `user_universe` / `item_universe` list raw ids that belong to the id space even when
-    absent from the log (e.g. a simulator's full catalogue).
+    absent from the log (e.g. a simulator's full catalogue). `users_origin` /
+    `items_origin` say where the feature tables came from (file, line numbers, the file's
+    name for the id column), for error messages.
     """
-    origin = origin if isinstance(origin, Origin) else Origin(str(origin))
+    origin = origin if isinstance(origin, Origin) else Origin(
+        str(origin), id_hint="pass string_ids=True if your ids are text"
+    )
     parsed = parse_signals(signals)
-    if session_gap <= 0:
-        raise LogSchemaError(f"session_gap must be a positive number of seconds, got {session_gap}")
+    session_gap = check_session_gap(session_gap)
     names = [s.name for s in parsed]
     require_columns(frame, [USER, ITEM, TIMESTAMP, *names, *context], origin)
     require_rows(frame, origin)
     frame = drop_duplicate_rows(frame, origin)
 
-    user_raw, item_raw, seconds, signal_values = validate_part(
-        frame, parsed, origin, time_unit=time_unit, string_ids=string_ids
+    user_raw, item_raw, seconds, order_time, signal_values = _validate(
+        frame, parsed, origin, time_unit, string_ids
     )
 
     user_codes, user_ids = _encode(user_raw, user_universe)
     item_codes, item_ids = _encode(item_raw, item_universe)
     # order by the raw time when it is finer than seconds, so sub-second order survives
-    order_time = (
-        seconds if time_unit == "datetime" else pd.to_numeric(frame[TIMESTAMP]).to_numpy()
-    )
     order = np.lexsort((order_time, user_codes))
 
     user = user_codes[order].astype(np.int64)
@@ -99,8 +103,10 @@ def build_log(
         signals=parsed,
         user_ids=user_ids,
         item_ids=item_ids,
-        users=_align_features(users, USER, user_ids, origin, string_ids),
-        items=_align_features(items, ITEM, item_ids, origin, string_ids),
+        users=_align_features(users, USER, user_ids, users_origin or _feature_origin(origin, USER),
+                              string_ids),
+        items=_align_features(items, ITEM, item_ids, items_origin or _feature_origin(origin, ITEM),
+                              string_ids),
         session_gap=int(session_gap),
         start_time=int(start),
         end_time=int(end),
@@ -127,34 +133,56 @@ def validate_part(
 ) -> tuple[pd.Series, pd.Series, np.ndarray, dict[str, np.ndarray]]:
     """Check one raw frame (e.g. one file of a multi-file log) and return its clean parts:
     raw user ids, raw item ids, timestamps in seconds and float32 signals."""
+    user_raw, item_raw, seconds, _, signal_values = _validate(
+        frame, signals, origin, time_unit, string_ids
+    )
+    return user_raw, item_raw, seconds, signal_values
+
+
+def _validate(
+    frame: pd.DataFrame,
+    signals: Sequence[Signal],
+    origin: Origin,
+    time_unit: str,
+    string_ids: bool,
+) -> tuple[pd.Series, pd.Series, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """`validate_part` plus the fine-grained time order key."""
     require_columns(frame, [USER, ITEM, TIMESTAMP, *(s.name for s in signals)], origin)
     require_rows(frame, origin)
     user_raw = check_ids(frame, USER, origin, string_ids)
     item_raw = check_ids(frame, ITEM, origin, string_ids)
-    seconds = check_timestamps(frame, TIMESTAMP, origin, time_unit)
+    seconds, order = parse_timestamps(frame, TIMESTAMP, origin, time_unit)
     signal_values = {s.name: check_signal(frame, s, origin) for s in signals}
-    return user_raw, item_raw, seconds, signal_values
+    return user_raw, item_raw, seconds, order, signal_values
+
+
+def _feature_origin(origin: Origin, key: str) -> Origin:
+    """Where a feature table given as a frame came from: its rows, named after the log."""
+    return Origin(f"{origin.source} ({key.split('_')[0]} features)",
+                  columns={key: origin.name(key)}, id_hint=origin.id_hint)
 
 
 def _align_features(
     table: pd.DataFrame | None,
     key: str,
     raw_ids: np.ndarray,
-    origin: Origin,
+    table_origin: Origin,
     string_ids: bool,
 ) -> pd.DataFrame | None:
     """Reindex a feature table by the log's new ids (NaN rows for ids without features)."""
     if table is None:
         return None
-    table_origin = Origin(f"{origin.source} ({key.split('_')[0]} features)")
     require_columns(table, [key], table_origin)
     ids = check_ids(table, key, table_origin, string_ids)
     duplicated = ids.duplicated().to_numpy()
     if duplicated.any():
         i = int(np.flatnonzero(duplicated)[0])
+        first = int(np.flatnonzero((ids == ids.iloc[i]).to_numpy())[0])
+        name = table_origin.name(key)
         raise LogSchemaError(
-            f"{table_origin.source}: column {key!r} repeats id {ids.iloc[i]!r}; each id may "
-            "have one row of features"
+            f"{table_origin.source}: column {name!r} repeats id {show(ids.iloc[i])} "
+            f"({table_origin.row(table, first)} and {table_origin.row(table, i)}); each id "
+            "may have one row of features"
         )
     features = table.drop(columns=[key]).set_axis(ids.to_numpy(), axis=0)
     aligned = features.reindex(raw_ids)

@@ -45,8 +45,8 @@ def detect_format(path: str | Path) -> str:
             return "movielens"
         raise LogSchemaError(
             f"{p}: cannot tell the log format; expected a recgym log folder (meta.json), a "
-            "KuaiRand folder (log_standard_*.csv) or a MovieLens folder (u.data, "
-            "ratings.dat, ratings.csv); or pass --format"
+            "KuaiRand folder (log_standard_*.csv or log_random_*.csv) or a MovieLens folder "
+            "(u.data, ratings.dat, ratings.csv); or pass --format"
         )
     require_file(p, "log")
     suffix = p.suffix.lower()
@@ -58,6 +58,11 @@ def detect_format(path: str | Path) -> str:
 
 
 def load_log(path: str | Path, format: str | None = None, **options: Any) -> InteractionLog:
-    """Load a log of any supported format (detected when `format` is None)."""
+    """Load a log of any supported format (detected when `format` is None).
+
+    A `.tsv` file read as csv uses a tab separator unless `sep` is given.
+    """
     name = check_format(format) if format is not None else detect_format(path)
+    if name == "csv" and "sep" not in options and Path(path).suffix.lower() == ".tsv":
+        options["sep"] = "\t"
     return LOADERS[name](path, **options)

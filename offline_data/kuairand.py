@@ -20,7 +20,14 @@ from offline_data.build import build_log, validate_part
 from offline_data.errors import LogSchemaError
 from offline_data.log import InteractionLog
 from offline_data.readers import csv_header, read_delimited
-from offline_data.schema import DEFAULT_SESSION_GAP_S, ITEM, TIMESTAMP, USER, Signal
+from offline_data.schema import (
+    DEFAULT_SESSION_GAP_S,
+    ITEM,
+    TIMESTAMP,
+    USER,
+    Signal,
+    check_session_gap,
+)
 from offline_data.validation import Origin, check_signal, logger, require_dir
 
 BINARY_SIGNALS = (
@@ -32,13 +39,15 @@ SIGNALS = (*(Signal(n, "binary") for n in BINARY_SIGNALS), Signal("watch_ratio",
 CONTEXT = ("is_rand", "tab")
 LOG_COLUMNS = ("user_id", "video_id", "time_ms", *BINARY_SIGNALS, "play_time_ms", "duration_ms")
 LOG_KINDS = ("standard", "random", "all")
+FILE_COLUMNS = {ITEM: "video_id", TIMESTAMP: "time_ms"}
+"""Canonical column -> KuaiRand's name for it (used to name columns in messages)."""
 _OFFICIAL_NAME = re.compile(r"^log_(standard|random)_\d+_\d+_to_\d+_\d+.*\.csv$")
 
 
 def load_kuairand(
     path: str | Path,
     *,
-    log: str = "standard",
+    log: str | None = None,
     files: list[str] | None = None,
     session_gap: int = DEFAULT_SESSION_GAP_S,
     features: bool = True,
@@ -46,16 +55,19 @@ def load_kuairand(
     """Load a KuaiRand folder.
 
     `log` picks the files: "standard" reads every `log_standard_*.csv`, "random" every
-    `log_random_*.csv`, "all" both. When the folder holds official date-range files
+    `log_random_*.csv`, "all" both; the default (None) reads the standard logs when the
+    folder has any, else the random ones. When the folder holds official date-range files
     (`log_standard_4_08_to_4_21_pure.csv`, ...) other names (samples, copies) are skipped
-    with a warning; `files=[...]` names the files to read instead. `user_features*.csv`
-    and `video_features_basic*.csv` are joined when present and `features` is True.
+    with a warning; `files=[...]` names the files to read instead (then leave `log` out).
+    `user_features*.csv` and `video_features_basic*.csv` are joined when present and
+    `features` is True. Error messages use KuaiRand's column names (`video_id`, `time_ms`).
     """
     folder = require_dir(path, "KuaiRand folder")
+    session_gap = check_session_gap(session_gap)
     paths = _log_files(folder, log, files)
     parts = []
     for file in paths:
-        origin = Origin(str(file), line_offset=2)
+        origin = Origin(str(file), line_offset=2, columns=FILE_COLUMNS)
         header = csv_header(file)
         missing = [c for c in LOG_COLUMNS if c not in header]
         if missing:
@@ -75,16 +87,18 @@ def load_kuairand(
         frame["watch_ratio"] = _watch_ratio(play, duration, frame["long_view"].to_numpy())
         parts.append(frame)
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    users = items = None
+    users = items = users_origin = items_origin = None
     if features:
-        users = _features(folder, "user_features*.csv", USER, {})
-        items = _features(folder, "video_features_basic*.csv", ITEM, {"video_id": ITEM})
+        users, users_origin = _features(folder, "user_features*.csv", USER, USER)
+        items, items_origin = _features(folder, "video_features_basic*.csv", ITEM, "video_id")
     return build_log(
         frame,
         SIGNALS,
-        origin=Origin(str(folder)),
+        origin=Origin(str(folder), columns=FILE_COLUMNS),
         users=users,
         items=items,
+        users_origin=users_origin,
+        items_origin=items_origin,
         session_gap=session_gap,
         time_unit="ms",
         context=CONTEXT,
@@ -100,16 +114,30 @@ def _watch_ratio(play: np.ndarray, duration: np.ndarray, long_view: np.ndarray) 
     return np.clip(ratio, 0.0, WATCH_RATIO_CAP).astype(np.float32)
 
 
-def _log_files(folder: Path, log: str, files: list[str] | None) -> list[Path]:
+def _log_files(folder: Path, log: str | None, files: list[str] | None) -> list[Path]:
     if files is not None:
+        if log is not None:
+            raise LogSchemaError(
+                f"{folder}: pass either log={log!r} or files=[...], not both (files names "
+                "exactly the KuaiRand logs to read)"
+            )
+        if isinstance(files, str) or not files:
+            raise LogSchemaError(
+                f"{folder}: files must be a non-empty list of file names, got {files!r}"
+            )
         paths = [folder / name for name in files]
         absent = [str(p) for p in paths if not p.is_file()]
         if absent:
             raise LogSchemaError(f"KuaiRand log file(s) not found: {', '.join(absent)}")
         return paths
-    if log not in LOG_KINDS:
+    if log is not None and log not in LOG_KINDS:
         raise LogSchemaError(f"unknown KuaiRand log {log!r}; use one of {', '.join(LOG_KINDS)}")
-    kinds = ("standard", "random") if log == "all" else (log,)
+    if log is None:
+        # the standard logs when there are any, else the random-exposure ones
+        kinds: tuple[str, ...] = ("standard",) if any(folder.glob("log_standard_*.csv")) \
+            else ("random",) if any(folder.glob("log_random_*.csv")) else ("standard", "random")
+    else:
+        kinds = ("standard", "random") if log == "all" else (log,)
     found = sorted(p for kind in kinds for p in folder.glob(f"log_{kind}_*.csv"))
     if not found:
         expected = " or ".join(f"log_{k}_*.csv" for k in kinds)
@@ -129,12 +157,22 @@ def _log_files(folder: Path, log: str, files: list[str] | None) -> list[Path]:
     return found
 
 
-def _features(folder: Path, pattern: str, key: str, rename: dict[str, str]) -> pd.DataFrame | None:
+def _features(
+    folder: Path, pattern: str, key: str, column: str
+) -> tuple[pd.DataFrame | None, Origin | None]:
+    """The first feature table matching `pattern` (its id `column` renamed to `key`) and
+    where it came from."""
     matches = sorted(folder.glob(pattern))
     if not matches:
         logger.info("%s: no %s; loading without those features", folder, pattern)
-        return None
-    table = read_delimited(matches[0], what="KuaiRand feature table (CSV)").rename(columns=rename)
-    if key not in table.columns:
-        raise LogSchemaError(f"{matches[0]}: missing column {key!r}; it is not a KuaiRand table")
-    return table
+        return None, None
+    header = csv_header(matches[0])
+    if column not in header:
+        raise LogSchemaError(
+            f"{matches[0]}: missing column {column!r}; it is not a KuaiRand table (it has: "
+            f"{', '.join(header[:20])})"
+        )
+    table = read_delimited(matches[0], what="KuaiRand feature table (CSV)")
+    origin = Origin(str(matches[0]), line_offset=2,
+                    columns={key: column} if column != key else {})
+    return table.rename(columns={column: key}), origin

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from offline_data.errors import InputError, LogSchemaError
+from offline_data.errors import InputError, LogSchemaError, show
 from offline_data.schema import (
     DEFAULT_SESSION_GAP_S,
     ITEM,
@@ -18,6 +19,7 @@ from offline_data.schema import (
     TIMESTAMP,
     USER,
     Signal,
+    check_session_gap,
 )
 from offline_data.sessions import assign_sessions, session_table
 
@@ -134,14 +136,12 @@ class InteractionLog:
         )
 
     def with_session_gap(self, gap_s: int) -> InteractionLog:
-        """The same interactions, split into sessions with another gap threshold."""
-        if gap_s <= 0:
-            raise InputError(f"session_gap must be a positive number of seconds, got {gap_s}")
+        """The same interactions, split into sessions with another gap threshold
+        (a whole number of seconds >= 1)."""
+        gap_s = check_session_gap(gap_s)
         frame = self.interactions.copy()
-        frame[SESSION] = assign_sessions(
-            frame[USER].to_numpy(), frame[TIMESTAMP].to_numpy(), int(gap_s)
-        )
-        return self._replace(frame, session_gap=int(gap_s))
+        frame[SESSION] = assign_sessions(frame[USER].to_numpy(), frame[TIMESTAMP].to_numpy(), gap_s)
+        return self._replace(frame, session_gap=gap_s)
 
     # ----------------------------------------------------------------- subsets and splits
     def select(
@@ -187,10 +187,15 @@ class InteractionLog:
         if (cutoff is None) == (test_days is None):
             raise InputError("split_by_time needs exactly one of cutoff= or test_days=")
         if test_days is not None:
-            if test_days <= 0:
-                raise InputError(f"test_days must be positive, got {test_days}")
+            if not _finite_number(test_days) or test_days <= 0:
+                raise InputError(
+                    f"test_days must be a positive finite number of days, got {show(test_days)}"
+                )
             cutoff = int(self.end_time - test_days * SECONDS_PER_DAY)
+        elif not _finite_number(cutoff):
+            raise InputError(f"cutoff must be a finite Unix time in seconds, got {show(cutoff)}")
         assert cutoff is not None
+        cutoff = int(cutoff)
         session_start = self.sessions["start"].to_numpy()[self.interactions[SESSION].to_numpy()]
         is_test = session_start >= cutoff
         if is_test.all() or not is_test.any():
@@ -206,11 +211,16 @@ class InteractionLog:
     def split_by_user(
         self, test_fraction: float = 0.2, seed: int = 0
     ) -> tuple[InteractionLog, InteractionLog]:
-        """Hold out a random `test_fraction` of the users present in the log."""
-        if not 0.0 < test_fraction < 1.0:
-            raise InputError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+        """Hold out a random `test_fraction` of the users present in the log.
+
+        The test part gets ceil(test_fraction * n_users) users (as scikit-learn's
+        `train_test_split`; a product within 1e-9 of a whole number counts as that number,
+        so float noise never adds a user) and the train part the rest.
+        """
+        if not _finite_number(test_fraction) or not 0.0 < test_fraction < 1.0:
+            raise InputError(f"test_fraction must be between 0 and 1, got {show(test_fraction)}")
         present = np.unique(self.interactions[USER].to_numpy())
-        n_test = round(test_fraction * len(present))
+        n_test = math.ceil(test_fraction * len(present) - 1e-9)
         if n_test == 0 or n_test == len(present):
             raise InputError(
                 f"{self.source}: test_fraction={test_fraction} of {len(present)} users "
@@ -249,3 +259,10 @@ class InteractionLog:
         fields.update(changes)
         return InteractionLog(**fields)  # type: ignore[arg-type]
 
+
+
+def _finite_number(value: object) -> bool:
+    """True for a real, finite number (not a bool, not text, not NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return math.isfinite(float(value))

@@ -14,8 +14,15 @@ import pandas as pd
 from offline_data.build import build_log
 from offline_data.errors import LogSchemaError
 from offline_data.log import InteractionLog
-from offline_data.readers import read_delimited
-from offline_data.schema import DEFAULT_SESSION_GAP_S, ITEM, TIMESTAMP, USER, Signal
+from offline_data.readers import csv_header, read_delimited
+from offline_data.schema import (
+    DEFAULT_SESSION_GAP_S,
+    ITEM,
+    TIMESTAMP,
+    USER,
+    Signal,
+    check_session_gap,
+)
 from offline_data.validation import Origin, check_signal, require_dir
 
 LIKED_THRESHOLD = 4.0
@@ -25,6 +32,8 @@ GENRES_100K = (
     "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
     "Sci-Fi", "Thriller", "War", "Western",
 )
+CSV_COLUMNS = {USER: "userId", ITEM: "movieId", "rating": "rating", TIMESTAMP: "timestamp"}
+"""Canonical column -> its name in the CSV releases' ratings.csv."""
 LAYOUTS = {
     "100k": ("u.data", "u.item", "u.user"),
     "1m": ("ratings.dat", "movies.dat", "users.dat"),
@@ -37,6 +46,7 @@ def load_movielens(
 ) -> InteractionLog:
     """Load a MovieLens folder (layout detected from its rating file)."""
     folder = require_dir(path, "MovieLens folder")
+    session_gap = check_session_gap(session_gap)
     layout = next((name for name, files in LAYOUTS.items() if (folder / files[0]).is_file()), None)
     if layout is None:
         expected = ", ".join(files[0] for files in LAYOUTS.values())
@@ -54,26 +64,42 @@ def load_movielens(
         frame = read_delimited(ratings_path, what="MovieLens ratings file", sep="::",
                                header=False, names=[USER, ITEM, "rating", TIMESTAMP])
     else:
-        frame = read_delimited(ratings_path, what="MovieLens ratings file").rename(
-            columns={"userId": USER, "movieId": ITEM}
-        )
-    origin = Origin(str(ratings_path), line_offset=2 if layout == "csv" else 1)
-    if "rating" not in frame.columns:
-        raise LogSchemaError(f"{ratings_path}: missing column 'rating'")
+        header = csv_header(ratings_path)
+        missing = [c for c in CSV_COLUMNS.values() if c not in header]
+        if missing:
+            raise LogSchemaError(
+                f"{ratings_path}: missing MovieLens column(s) {', '.join(map(repr, missing))}; "
+                f"the file has: {', '.join(header[:25])}"
+            )
+        frame = read_delimited(ratings_path, what="MovieLens ratings file",
+                               usecols=list(CSV_COLUMNS.values()))
+        frame = frame.rename(columns={v: k for k, v in CSV_COLUMNS.items()})
+    columns = {k: v for k, v in CSV_COLUMNS.items() if k != v} if layout == "csv" else {}
+    origin = Origin(str(ratings_path), line_offset=2 if layout == "csv" else 1, columns=columns)
     rating = check_signal(frame, SIGNALS[0], origin)
     frame["liked"] = (rating >= LIKED_THRESHOLD).astype(np.float32)
 
-    users = items = None
+    users = items = users_origin = items_origin = None
     if features:
-        items = _items(folder / items_name, layout)
-        users = _users(folder / users_name, layout) if users_name else None
+        items, items_origin = _items(folder / items_name, layout)
+        if users_name:
+            users, users_origin = _users(folder / users_name, layout)
     return build_log(frame, SIGNALS, origin=origin, users=users, items=items,
+                     users_origin=users_origin, items_origin=items_origin,
                      session_gap=session_gap)
 
 
-def _items(path: Path, layout: str) -> pd.DataFrame | None:
+def _items(path: Path, layout: str) -> tuple[pd.DataFrame | None, Origin | None]:
     if not path.is_file():
-        return None
+        return None, None
+    if layout == "csv":
+        origin = Origin(str(path), line_offset=2, columns={ITEM: "movieId"})
+    else:
+        origin = Origin(str(path), line_offset=1)
+    return _item_table(path, layout), origin
+
+
+def _item_table(path: Path, layout: str) -> pd.DataFrame:
     if layout == "100k":
         names = [ITEM, "title", "release_date", "video_release_date", "imdb_url", *GENRES_100K]
         table = read_delimited(path, what="MovieLens item file", sep="|", header=False,
@@ -86,17 +112,25 @@ def _items(path: Path, layout: str) -> pd.DataFrame | None:
         table = read_delimited(path, what="MovieLens movie file", sep="::", header=False,
                                names=[ITEM, "title", "genres"], encoding="latin-1")
     else:
+        header = csv_header(path)
+        missing = [c for c in ("movieId", "title", "genres") if c not in header]
+        if missing:
+            raise LogSchemaError(
+                f"{path}: missing MovieLens column(s) {', '.join(map(repr, missing))}; the "
+                f"file has: {', '.join(header[:25])}"
+            )
         table = read_delimited(path, what="MovieLens movie file").rename(columns={"movieId": ITEM})
     genres = table["genres"].astype(str).str.get_dummies(sep="|")
     year = table["title"].astype(str).str.extract(r"\((\d{4})\)\s*$")[0].astype(float)
     return pd.concat([table[[ITEM, "title"]], genres, year.rename("year")], axis=1)
 
 
-def _users(path: Path, layout: str) -> pd.DataFrame | None:
+def _users(path: Path, layout: str) -> tuple[pd.DataFrame | None, Origin | None]:
     if not path.is_file():
-        return None
+        return None, None
+    origin = Origin(str(path), line_offset=1)
     if layout == "100k":
         return read_delimited(path, what="MovieLens user file", sep="|", header=False,
-                              names=[USER, "age", "gender", "occupation", "zip_code"])
+                              names=[USER, "age", "gender", "occupation", "zip_code"]), origin
     return read_delimited(path, what="MovieLens user file", sep="::", header=False,
-                          names=[USER, "gender", "age", "occupation", "zip_code"])
+                          names=[USER, "gender", "age", "occupation", "zip_code"]), origin

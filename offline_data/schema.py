@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from offline_data.errors import InputError
+from offline_data.errors import InputError, show
 
 USER = "user_id"
 ITEM = "item_id"
@@ -49,11 +51,40 @@ class Signal:
         return self.kind == "binary"
 
 
-SignalsLike = Iterable[Signal] | Mapping[str, str] | Iterable[str]
+SignalsLike = Iterable[Signal] | Mapping[str, str] | Iterable[str] | str | Signal
+
+
+def check_session_gap(value: object, what: str = "session_gap") -> int:
+    """Return `value` as an int number of seconds >= 1, or raise naming what was wrong.
+
+    Whole floats (`600.0`) are accepted; fractions, NaN, infinities, booleans, text and
+    values below 1 are not.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        seconds = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool) \
+            and math.isfinite(float(value)) and float(value).is_integer():
+        seconds = int(float(value))
+    else:
+        raise InputError(
+            f"{what} must be a whole number of seconds >= 1, got {show(value)}; e.g. 1800 "
+            "(30 minutes)"
+        )
+    if seconds < 1:
+        raise InputError(
+            f"{what} must be a whole number of seconds >= 1, got {seconds}; e.g. 1800 "
+            "(30 minutes)"
+        )
+    return seconds
 
 
 def parse_signals(signals: SignalsLike) -> tuple[Signal, ...]:
-    """Turn `[Signal(...)]`, `{"click": "binary"}` or `["click:binary"]` into Signals."""
+    """Turn `[Signal(...)]`, `{"click": "binary"}`, `["click:binary"]` or the text
+    `"click:binary,dwell:continuous"` into Signals."""
+    if isinstance(signals, Signal):
+        signals = [signals]
+    elif isinstance(signals, str):
+        signals = [part for part in signals.split(",") if part.strip()]
     if isinstance(signals, Mapping):
         parsed = [Signal(str(name), kind) for name, kind in signals.items()]  # type: ignore[arg-type]
     else:

@@ -31,7 +31,7 @@ def write_log(log: InteractionLog, directory: str | Path, *, overwrite: bool = F
         "source": log.source,
         "n_interactions": log.n_interactions,
     }
-    with atomic_directory(directory, overwrite=overwrite) as tmp:
+    with atomic_directory(directory, overwrite=overwrite, marker=META_FILE) as tmp:
         log.interactions.to_parquet(tmp / "interactions.parquet", index=False)
         pd.DataFrame({"raw_id": log.user_ids}).to_parquet(tmp / "user_ids.parquet", index=False)
         pd.DataFrame({"raw_id": log.item_ids}).to_parquet(tmp / "item_ids.parquet", index=False)

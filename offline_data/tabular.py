@@ -8,21 +8,30 @@ from pathlib import Path
 import pandas as pd
 
 from offline_data.build import build_log
-from offline_data.errors import LogSchemaError
+from offline_data.errors import InputError, LogSchemaError
 from offline_data.log import InteractionLog
-from offline_data.readers import csv_header, parquet_columns, read_delimited, read_parquet
+from offline_data.readers import (
+    csv_header,
+    is_parquet_path,
+    parquet_columns,
+    read_delimited,
+    read_parquet,
+)
 from offline_data.schema import (
     DEFAULT_SESSION_GAP_S,
     ITEM,
     KEY_COLUMNS,
     USER,
     SignalsLike,
+    check_session_gap,
     parse_signals,
 )
-from offline_data.storage import is_log_directory, read_log
+from offline_data.storage import META_FILE, is_log_directory, read_log
 from offline_data.validation import Origin, require_file
 
 FeatureSource = str | Path | pd.DataFrame | None
+
+STRING_IDS_HINT = "pass string_ids=True (--string-ids) if your ids are text"
 
 
 def load_csv(
@@ -43,17 +52,23 @@ def load_csv(
     `columns` maps canonical names (`user_id`, `item_id`, `timestamp`, each signal name,
     each context column) to the file's column names; unmapped names are looked up as they
     are. `signals` lists the feedback signals, e.g. `{"click": "binary", "dwell":
-    "continuous"}`. `users` / `items` are optional feature tables (a file or a frame) whose
-    id column has the same name as the log's mapped user / item column.
+    "continuous"}`. `users` / `items` are optional feature tables (a CSV or Parquet file,
+    or a frame) whose id column has the same name as the log's mapped user / item column.
+    With `string_ids=True` the id columns (of the log and of feature files) are read as
+    text exactly as written, so `001` stays `'001'`. Error messages use the file's own
+    column names.
     """
     parsed = parse_signals(signals)
+    session_gap = check_session_gap(session_gap)
     mapping = _mapping(columns, [s.name for s in parsed], context)
     csv_path = require_file(path, "log (CSV)")
     _check_mapping(mapping, csv_header(csv_path, sep=sep), csv_path)
+    id_columns = [mapping[USER], mapping[ITEM]] if string_ids else []
     frame = read_delimited(
-        csv_path, what="log (CSV)", sep=sep, usecols=list(dict.fromkeys(mapping.values()))
+        csv_path, what="log (CSV)", sep=sep, usecols=list(dict.fromkeys(mapping.values())),
+        text_columns=list(dict.fromkeys(id_columns)),
     )
-    return _build(frame, mapping, parsed, Origin(str(path), line_offset=2), time_unit,
+    return _build(frame, mapping, parsed, _origin(path, mapping, line_offset=2), time_unit,
                   string_ids, session_gap, context, users, items)
 
 
@@ -64,24 +79,43 @@ def load_parquet(
     columns: Mapping[str, str] | None = None,
     time_unit: str = "s",
     string_ids: bool = False,
-    session_gap: int = DEFAULT_SESSION_GAP_S,
+    session_gap: int | None = None,
     context: Sequence[str] = (),
     users: FeatureSource = None,
     items: FeatureSource = None,
 ) -> InteractionLog:
     """Load a Parquet log file, or a folder written by `InteractionLog.to_parquet`.
 
-    For a file, arguments are as in `load_csv` (`signals` is required). For a folder
-    written by `to_parquet` the stored schema is used and the other arguments must be left
-    at their defaults.
+    For a file, arguments are as in `load_csv` (`signals` is required; `session_gap`
+    defaults to 30 minutes). A folder written by `to_parquet` carries its own schema:
+    only `session_gap` may be given (the sessions are re-cut with it; default: the stored
+    gap) and any other option raises an `InputError` rather than being ignored.
+    Timestamp columns stored as Parquet timestamps are read as datetimes whatever
+    `time_unit` says.
     """
     if Path(path).is_dir():
         if not is_log_directory(path):
             raise LogSchemaError(
                 f"{path}: a folder, but not one written by InteractionLog.to_parquet "
-                "(no meta.json); pass a Parquet file instead"
+                f"(no {META_FILE}); pass a Parquet file instead"
             )
-        return read_log(path)
+        given = {
+            "signals": signals is not None, "columns": bool(columns),
+            "time_unit": time_unit != "s", "string_ids": string_ids, "context": bool(context),
+            "users": users is not None, "items": items is not None,
+        }
+        passed = [name for name, flag in given.items() if flag]
+        if passed:
+            raise InputError(
+                f"{path}: a recgym log folder carries its own schema, so "
+                f"{', '.join(passed)} cannot be applied to it; leave them out (only "
+                "session_gap / --session-gap can be changed)"
+            )
+        log = read_log(path)
+        if session_gap is not None and check_session_gap(session_gap) != log.session_gap:
+            log = log.with_session_gap(session_gap)
+        return log
+    session_gap = check_session_gap(DEFAULT_SESSION_GAP_S if session_gap is None else session_gap)
     if signals is None:
         raise LogSchemaError(
             f"{path}: a Parquet log file needs signals=..., e.g. {{'click': 'binary'}} "
@@ -91,8 +125,13 @@ def load_parquet(
     mapping = _mapping(columns, [s.name for s in parsed], context)
     _check_mapping(mapping, parquet_columns(path, "log (Parquet)"), path)
     frame = read_parquet(path, what="log (Parquet)", columns=list(dict.fromkeys(mapping.values())))
-    return _build(frame, mapping, parsed, Origin(str(path)), time_unit, string_ids,
-                  session_gap, context, users, items)
+    return _build(frame, mapping, parsed, _origin(path, mapping, line_offset=None), time_unit,
+                  string_ids, session_gap, context, users, items)
+
+
+def _origin(path: str | Path, mapping: dict[str, str], line_offset: int | None) -> Origin:
+    renamed = {name: column for name, column in mapping.items() if name != column}
+    return Origin(str(path), line_offset=line_offset, columns=renamed, id_hint=STRING_IDS_HINT)
 
 
 def _mapping(
@@ -106,7 +145,7 @@ def _mapping(
             f"column mapping has unknown key(s) {unknown}; keys are canonical names "
             f"({', '.join(KEY_COLUMNS)}) or declared signal/context names ({signal_names})"
         )
-    return {name: columns.get(name, name) for name in known}
+    return {name: str(columns.get(name, name)) for name in known}
 
 
 def _check_mapping(mapping: dict[str, str], header: list[str], path: str | Path) -> None:
@@ -134,27 +173,45 @@ def _build(
     items: FeatureSource,
 ) -> InteractionLog:
     renamed = pd.DataFrame({name: frame[column] for name, column in mapping.items()})
+    user_table, user_origin = _feature_table(users, mapping[USER], USER, string_ids)
+    item_table, item_origin = _feature_table(items, mapping[ITEM], ITEM, string_ids)
     return build_log(
         renamed, signals, origin=origin, time_unit=time_unit, string_ids=string_ids,
-        session_gap=session_gap, context=context,
-        users=_feature_table(users, mapping[USER], USER),
-        items=_feature_table(items, mapping[ITEM], ITEM),
+        session_gap=session_gap, context=context, users=user_table, items=item_table,
+        users_origin=user_origin, items_origin=item_origin,
     )
 
 
-def _feature_table(source: FeatureSource, column: str, key: str) -> pd.DataFrame | None:
+def _feature_table(
+    source: FeatureSource, column: str, key: str, string_ids: bool
+) -> tuple[pd.DataFrame | None, Origin | None]:
+    """Read a feature table (file or frame) and say where its rows came from."""
     if source is None:
-        return None
+        return None, None
+    kind = key.split("_")[0]
     if isinstance(source, pd.DataFrame):
-        table = source
-    elif str(source).endswith(".parquet"):
-        table = read_parquet(source, what="feature table (Parquet)")
+        table, name, offset, header = source, f"{kind} feature table", None, list(source.columns)
+    elif is_parquet_path(source):
+        header = parquet_columns(source, f"{kind} feature table (Parquet)")
+        table, name, offset = None, str(source), None
     else:
-        table = read_delimited(source, what="feature table (CSV)")
-    if column not in table.columns:
-        name = "feature table" if isinstance(source, pd.DataFrame) else str(source)
-        have = ", ".join(map(str, table.columns[:20]))
+        header = csv_header(require_file(source, f"{kind} feature table (CSV)"))
+        table, name, offset = None, str(source), 2
+    if column not in header:
+        have = ", ".join(map(str, header[:20]))
         raise LogSchemaError(
             f"{name}: needs an id column {column!r} (the log's {key} column); it has: {have}"
         )
-    return table.rename(columns={column: key})
+    if table is None and offset is None:
+        table = read_parquet(source, what=f"{kind} feature table (Parquet)")  # type: ignore[arg-type]
+    elif table is None:
+        table = read_delimited(source, what=f"{kind} feature table (CSV)",  # type: ignore[arg-type]
+                               text_columns=[column] if string_ids else ())
+    origin = Origin(name, line_offset=offset, columns={key: column} if column != key else {},
+                    id_hint=STRING_IDS_HINT)
+    if key in table.columns and column != key:
+        raise LogSchemaError(
+            f"{name}: has both {column!r} (the log's {key} column) and a column {key!r}; "
+            f"rename {key!r}"
+        )
+    return table.rename(columns={column: key}), origin

@@ -159,3 +159,121 @@ def test_load_parquet_file_and_folder(tmp_path, small_log):
     small_log.to_parquet(tmp_path / "folder")
     assert load_parquet(tmp_path / "folder").n_interactions == small_log.n_interactions
     assert load_log(tmp_path / "folder").n_interactions == small_log.n_interactions
+
+
+# ----------------------------------------------------------------- review regressions
+KR_HEADER = (
+    "user_id,video_id,date,hourmin,time_ms,is_click,is_like,is_follow,is_comment,is_forward,"
+    "is_hate,long_view,play_time_ms,duration_ms,is_rand,tab\n"
+)
+KR_ROWS = (
+    "7,70,20220422,1000,1650000000000,1,0,0,0,0,0,1,500,1000,1,1\n"
+    "8,71,20220422,1000,1650000005000,0,0,0,0,0,0,0,100,1000,1,1\n"
+)
+
+
+def test_header_with_spaces_and_byte_order_mark(tmp_path):
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("user_id, item_id, timestamp, click\n1, 10, 1700000000, 1\n")
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffuser_id,item_id,timestamp,click\n1,10,1700000000,1\n".encode())
+    for path in (spaced, bom):
+        log = load_csv(path, signals="click:binary")
+        assert log.user_ids.tolist() == [1] and log.item_ids.tolist() == [10]
+        assert log.interactions["timestamp"].tolist() == [1_700_000_000]
+    mapped = load_csv(spaced, signals="hit:binary", columns={"hit": "click"})
+    assert mapped.interactions["hit"].tolist() == [1.0]
+
+
+def test_string_ids_keep_ids_as_written_in_log_and_features(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("uid,item_id,timestamp,click\n001,007,1700000000,1\n01,7,1700000060,0\n")
+    users = tmp_path / "users.csv"
+    users.write_text("uid,age\n01,20\n001,30\n")
+    log = load_csv(path, signals="click:binary", columns={"user_id": "uid"}, string_ids=True,
+                   users=users)
+    assert log.user_ids.tolist() == ["001", "01"]
+    assert log.item_ids.tolist() == ["007", "7"]
+    assert log.users["age"].tolist() == [30, 20]
+
+
+def test_parquet_feature_file_with_pq_suffix(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("uid,item_id,timestamp,click\n5,1,1700000000,1\n6,1,1700000060,0\n")
+    pd.DataFrame({"uid": [6, 5], "age": [60, 50]}).to_parquet(tmp_path / "users.pq")
+    log = load_csv(path, signals="click:binary", columns={"user_id": "uid"},
+                   users=tmp_path / "users.pq")
+    assert log.users["age"].tolist() == [50, 60]
+
+
+def test_tsv_files_are_read_with_tabs(tmp_path):
+    path = tmp_path / "log.tsv"
+    path.write_text("user_id\titem_id\ttimestamp\tclick\n1\t10\t1700000000\t1\n2\t11\t1700000001\t0\n")
+    log = load_log(path, signals="click:binary")
+    assert log.user_ids.tolist() == [1, 2] and log.interactions["click"].tolist() == [1.0, 0.0]
+
+
+def test_datetime_timestamps_from_parquet_and_iso_text(tmp_path):
+    stamps = pd.to_datetime(["2024-01-01 00:00:00.500", "2024-01-01 00:10:00"],
+                            format="ISO8601").astype("datetime64[us]")
+    frame = pd.DataFrame({"user_id": [1, 1], "item_id": [2, 3], "timestamp": stamps,
+                          "click": [1, 0]})
+    frame.to_parquet(tmp_path / "log.parquet")
+    log = load_parquet(tmp_path / "log.parquet", signals="click:binary")  # time_unit 's'
+    assert log.interactions["timestamp"].tolist() == [1_704_067_200, 1_704_067_800]
+    text = tmp_path / "log.csv"
+    text.write_text(
+        "user_id,item_id,timestamp,click\n"
+        "1,2,2024-01-01T00:00:00,1\n"
+        "1,3,2024-01-01T00:00:01.750,0\n"
+        "1,4,2024-01-01T00:00:01.250Z,1\n"
+        "1,5,2024-01-01 00:10:00+01:00,1\n"
+    )
+    log = load_csv(text, signals="click:binary", time_unit="datetime")
+    assert log.interactions["timestamp"].tolist() == [1_704_064_200, 1_704_067_200,
+                                                      1_704_067_201, 1_704_067_201]
+    assert log.item_ids[log.interactions["item_id"]].tolist() == [5, 2, 4, 3]
+
+
+def test_parquet_folder_applies_session_gap_and_rejects_other_options(tmp_path, small_log):
+    folder = small_log.to_parquet(tmp_path / "log")
+    regapped = load_parquet(folder, session_gap=60)
+    assert regapped.session_gap == 60
+    assert len(regapped.sessions) == len(small_log.with_session_gap(60).sessions)
+    assert len(regapped.sessions) > len(small_log.sessions)
+    assert load_log(folder, session_gap=60).session_gap == 60
+    assert load_parquet(folder).session_gap == small_log.session_gap
+    from offline_data import InputError
+
+    for options in ({"signals": "click:binary"}, {"columns": {"user_id": "u"}},
+                    {"time_unit": "ms"}, {"string_ids": True}):
+        with pytest.raises(InputError, match=f"{next(iter(options))} cannot be applied"):
+            load_parquet(folder, **options)
+
+
+def test_kuairand_default_log_falls_back_to_random(tmp_path, caplog):
+    from offline_data import LogSchemaError
+
+    (tmp_path / "log_random_4_22_to_5_08_pure.csv").write_text(KR_HEADER + KR_ROWS)
+    log = load_kuairand(tmp_path)
+    assert log.n_interactions == 2 and log.interactions["is_rand"].tolist() == [1, 1]
+    assert log.user_ids.tolist() == [7, 8] and log.item_ids.tolist() == [70, 71]
+    (tmp_path / "log_standard_4_22_to_5_08_pure.csv").write_text(
+        KR_HEADER + KR_ROWS.replace(",1,1\n", ",0,1\n")
+    )
+    assert load_kuairand(tmp_path).interactions["is_rand"].tolist() == [0, 0]
+    assert load_kuairand(tmp_path, log="all").n_interactions == 4
+    with pytest.raises(LogSchemaError, match="either log='random' or files"):
+        load_kuairand(tmp_path, log="random", files=["log_random_4_22_to_5_08_pure.csv"])
+
+
+def test_movielens_csv_errors_use_its_column_names(tmp_path):
+    from offline_data import LogSchemaError
+
+    (tmp_path / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n1,1,4.5,964982703\n1,2.5,3,964982704\n"
+    )
+    with pytest.raises(LogSchemaError,
+                       match=r"column 'movieId' must hold whole-number ids, but line 3 has "
+                             r"movieId=2\.5$"):
+        load_movielens(tmp_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -165,3 +167,128 @@ def test_corrupt_parquet_folder_gives_clear_errors(tmp_path, small_log):
 def test_unknown_signal_name_lists_the_known_ones(small_log):
     with pytest.raises(InputError, match=r"no signal 'clik'.*click"):
         small_log.signal("clik")
+
+
+# ----------------------------------------------------------------- review regressions
+def test_overwrite_replaces_only_folders_recgym_wrote(tmp_path, small_log):
+    from offline_data import atomic_directory
+
+    foreign = tmp_path / "runs"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match=r"has no meta\.json.*will not replace"):
+        small_log.to_parquet(foreign, overwrite=True)
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # no temporary left over
+    # an empty folder is fine, and a folder recgym wrote is replaced
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert InteractionLog.from_parquet(small_log.to_parquet(empty)).n_interactions == len(small_log)
+    small_log.to_parquet(empty, overwrite=True)
+    assert (empty / "meta.json").is_file()
+    # with no marker, the safe default refuses every non-empty folder
+    with pytest.raises(InputError, match="will not replace"), \
+            atomic_directory(foreign, overwrite=True):
+        pass
+    with atomic_directory(tmp_path / "fresh", overwrite=True) as tmp:
+        (tmp / "a.txt").write_text("x")
+    assert (tmp_path / "fresh" / "a.txt").read_text() == "x"
+    with atomic_directory(tmp_path / "marked", marker="simulator.json") as tmp:
+        (tmp / "simulator.json").write_text("{}")
+    with atomic_directory(tmp_path / "marked", overwrite=True, marker="simulator.json") as tmp:
+        (tmp / "simulator.json").write_text("{\"v\": 2}")
+    assert (tmp_path / "marked" / "simulator.json").read_text() == "{\"v\": 2}"
+
+
+@pytest.mark.parametrize("gap", [0.5, float("nan"), float("inf"), 0, -60, True, "60"])
+def test_session_gap_must_be_whole_seconds_of_at_least_one(gap):
+    raw = frame([(1, 1, 0, 1, 1.0), (1, 2, 1200, 1, 1.0)])
+    with pytest.raises(InputError, match="session_gap must be a whole number of seconds >= 1"):
+        build_log(raw, SIGNALS, session_gap=gap)
+    with pytest.raises(InputError, match="session_gap must be a whole number"):
+        build_log(raw, SIGNALS).with_session_gap(gap)
+
+
+def test_session_gap_accepts_whole_floats_as_ints():
+    raw = frame([(1, 1, 0, 1, 1.0), (1, 2, 1200, 1, 1.0)])
+    log = build_log(raw, SIGNALS, session_gap=600.0)
+    assert log.session_gap == 600 and isinstance(log.session_gap, int)
+    assert len(log.sessions) == 2
+    assert log.with_session_gap(np.int64(1200)).session_gap == 1200
+
+
+def test_split_by_time_rejects_non_finite_arguments(small_log):
+    for days in (float("nan"), float("inf"), np.float64("nan")):
+        with pytest.raises(InputError, match="test_days must be a positive finite"):
+            small_log.split_by_time(test_days=days)
+    with pytest.raises(InputError, match=r"cutoff must be a finite Unix time.*got nan$"):
+        small_log.split_by_time(cutoff=np.float64("nan"))
+
+
+@pytest.mark.parametrize(
+    ("fraction", "n_test"),
+    # ceil, never banker's rounding: 2.5 -> 3 and 3.5 -> 4 alike; float noise is ignored
+    [(0.25, 3), (0.35, 4), (0.15, 2), (0.7, 7), (0.3, 3), (0.01, 1)],
+)
+def test_split_by_user_gives_the_test_part_the_ceiling(fraction, n_test):
+    raw = frame([(u, 1, 100 * u, 1, 1.0) for u in range(10)])
+    train, test = build_log(raw, SIGNALS).split_by_user(test_fraction=fraction, seed=1)
+    assert test.interactions["user_id"].nunique() == n_test
+    assert train.interactions["user_id"].nunique() == 10 - n_test
+
+
+def test_parse_signals_reads_text_as_declarations_not_characters():
+    from offline_data.schema import parse_signals
+
+    assert parse_signals("click:binary") == (Signal("click", "binary"),)
+    assert parse_signals("click:binary, dwell:continuous") == (
+        Signal("click", "binary"), Signal("dwell", "continuous"),
+    )
+    assert parse_signals(Signal("like", "binary")) == (Signal("like", "binary"),)
+    with pytest.raises(InputError, match="'click' has no kind"):
+        parse_signals("click")
+
+
+def test_datetime_columns_convert_whatever_the_time_unit():
+    raw = pd.DataFrame({
+        "user_id": [1, 1, 1],
+        "item_id": [3, 2, 1],
+        "timestamp": pd.to_datetime(
+            ["2024-01-01 00:00:01.750", "2024-01-01 00:00:01.250", "2024-01-01 00:00:00"],
+            format="ISO8601",
+        ).astype("datetime64[us]"),
+        "click": [1, 0, 1],
+        "dwell": [1.0, 2.0, 3.0],
+    })
+    for unit in ("s", "ms", "datetime"):
+        log = build_log(raw, SIGNALS, time_unit=unit)
+        assert log.interactions["timestamp"].tolist() == [1_704_067_200, 1_704_067_201,
+                                                          1_704_067_201]
+        # sub-second order survives: item 2 (.250) comes before item 3 (.750)
+        assert log.item_ids[log.interactions["item_id"]].tolist() == [1, 2, 3]
+    aware = raw.assign(timestamp=raw["timestamp"].dt.tz_localize("Europe/Berlin"))
+    assert build_log(aware, SIGNALS).interactions["timestamp"].iloc[0] == 1_704_067_200 - 3600
+    with pytest.raises(LogSchemaError, match=r"holds numbers, not dates .*time_unit='s'"):
+        build_log(raw.assign(timestamp=[1, 2, 3]), SIGNALS, time_unit="datetime")
+    old = raw.assign(timestamp=["1500-01-01", "2024-01-01", "2024-01-01"])
+    with pytest.raises(LogSchemaError, match=r"before 1970, e\.g\. row 0 has "
+                                             r"timestamp='1500-01-01'"):
+        build_log(old, SIGNALS, time_unit="datetime")
+
+
+def test_huge_ids_and_times_never_wrap_around():
+    raw = frame([(1, 1, 1_700_000_000, 1, 1.0)])
+    big_user = raw.assign(user_id=np.array([2**63], dtype=np.uint64))
+    with pytest.raises(LogSchemaError,
+                       match=r"'user_id' must hold finite whole-number ids with \|id\| < 2\*\*63, "
+                             r"but row 0 has user_id=9223372036854775808$"):
+        build_log(big_user, SIGNALS)
+    ok = raw.assign(user_id=np.array([2**63 - 1], dtype=np.uint64))
+    assert build_log(ok, SIGNALS).user_ids.tolist() == [2**63 - 1]
+    for bad, shown in ((np.inf, "inf"), (1e30, "1e+30"), (9.3e18, "9.3e+18")):
+        with pytest.raises(LogSchemaError, match=rf"row 0 has timestamp={re.escape(shown)}\b"):
+            build_log(raw.assign(timestamp=[bad]), SIGNALS)
+    with pytest.raises(LogSchemaError, match=r"row 0 has user_id=-inf"):
+        build_log(raw.assign(user_id=[-np.inf]), SIGNALS)
+    with pytest.raises(LogSchemaError, match=r"row 0 has item_id=1e\+19"):
+        build_log(raw.assign(item_id=[1e19]), SIGNALS)

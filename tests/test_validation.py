@@ -4,12 +4,14 @@ and one line on stderr with exit status 2 from the command line (never a traceba
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from offline_data import (
@@ -19,10 +21,16 @@ from offline_data import (
     load_kuairand,
     load_log,
     load_movielens,
+    load_parquet,
 )
 from recgym.cli import main
 
 HEADER = "user_id,item_id,timestamp,click\n"
+KUAIRAND_HEADER = (
+    "user_id,video_id,date,hourmin,time_ms,is_click,is_like,is_follow,is_comment,is_forward,"
+    "is_hate,long_view,play_time_ms,duration_ms,is_rand,tab\n"
+)
+KUAIRAND_ROW = "7,70,20220422,1000,1650000000000,1,0,0,0,0,0,1,500,1000,1,1\n"
 GOOD = "1,10,1700000000,1\n"
 SIGNALS = {"click": "binary"}
 
@@ -68,7 +76,8 @@ CASES = [
     Case("NaN ids", {"a.csv": HEADER + GOOD + ",10,1700000001,1\n"}, "a.csv", csv,
          ["--signals", "click:binary"], ("a.csv", "column 'user_id' has missing values", "line 3")),
     Case("negative timestamps", {"a.csv": HEADER + GOOD + "2,10,-5,1\n"}, "a.csv", csv,
-         ["--signals", "click:binary"], ("a.csv", "'timestamp'", "before 1970", "line 3")),
+         ["--signals", "click:binary"],
+         ("a.csv", "'timestamp'", "before 1970", "line 3", "timestamp=-5;")),
     Case("timestamps out of range", {"a.csv": HEADER + "1,10,1700000000000,1\n"}, "a.csv", csv,
          ["--signals", "click:binary"],
          ("a.csv", "after the year 2100", "line 2", "time_unit='ms'")),
@@ -77,6 +86,54 @@ CASES = [
          ("a.csv", "binary signal 'click' must be 0 or 1", "line 3", "click=2")),
     Case("empty log", {"a.csv": HEADER}, "a.csv", csv, ["--signals", "click:binary"],
          ("a.csv", "empty")),
+    Case("infinite timestamp", {"a.csv": HEADER + GOOD + "2,10,inf,1\n"}, "a.csv", csv,
+         ["--signals", "click:binary"],
+         ("a.csv", "column 'timestamp' must hold finite times", "line 3", "timestamp=inf")),
+    Case("huge timestamp", {"a.csv": HEADER + "2,10,1e30,1\n"}, "a.csv", csv,
+         ["--signals", "click:binary"],
+         ("a.csv", "after the year 2100", "line 2", "timestamp=1e+30", "too large")),
+    Case("timestamp just above int64 in ns", {"a.csv": HEADER + "2,10,9.3e18,1\n"}, "a.csv",
+         csv, ["--signals", "click:binary"],
+         ("a.csv", "after the year 2100", "line 2", "timestamp=9.3e+18")),
+    Case("id too large for int64", {"a.csv": HEADER + GOOD + "1e19,10,1700000001,1\n"},
+         "a.csv", csv, ["--signals", "click:binary"],
+         ("a.csv", "column 'user_id' must hold finite whole-number ids with |id| < 2**63",
+          "line 3", "user_id=1e+19")),
+    Case("id above uint64", {"a.csv": HEADER + GOOD + "18446744073709551616,10,1700000001,1\n"},
+         "a.csv", csv, ["--signals", "click:binary"],
+         ("a.csv", "'user_id'", "|id| < 2**63", "line 3")),
+    Case("infinite id", {"a.csv": HEADER + GOOD + "inf,10,1700000001,1\n"}, "a.csv", csv,
+         ["--signals", "click:binary"], ("a.csv", "'user_id'", "line 3", "user_id=inf")),
+    Case("repeated header name", {"a.csv": "user_id,item_id,timestamp,click,click\n1,2,3,1,0\n"},
+         "a.csv", csv, ["--signals", "click:binary"],
+         ("a.csv", "column 'click' appears more than once in the header")),
+    Case("mapped column named as in the file",
+         {"a.csv": "uid,item_id,timestamp,clicked\n1,10,1700000000,1\nabc,10,1700000001,1\n"},
+         "a.csv", lambda p: load_csv(p, columns={"user_id": "uid", "click": "clicked"},
+                                     signals=SIGNALS),
+         ["--signals", "click:binary", "--columns", "user_id=uid,click=clicked"],
+         ("a.csv: column 'uid' must be numeric", "--string-ids", "line 3 has uid='abc'")),
+    Case("mapped signal named as in the file",
+         {"a.csv": "uid,item_id,timestamp,clicked\n1,10,1700000000,1\n2,10,1700000001,3\n"},
+         "a.csv", lambda p: load_csv(p, columns={"user_id": "uid", "click": "clicked"},
+                                     signals=SIGNALS),
+         ["--signals", "click:binary", "--columns", "user_id=uid,click=clicked"],
+         ("binary signal 'clicked' must be 0 or 1", "line 3 has clicked=3")),
+    Case("header with spaces and a bad value",
+         {"a.csv": "user_id, item_id, timestamp, click\n1,10,1700000000,1\n1,x,1700000001,1\n"},
+         "a.csv", csv, ["--signals", "click:binary"],
+         ("a.csv: column 'item_id' must be numeric", "line 3 has item_id='x'")),
+    Case("kuairand names its own columns",
+         {"kr/log_random_4_22_to_5_08_pure.csv": KUAIRAND_HEADER + KUAIRAND_ROW
+          + KUAIRAND_ROW.replace("1650000000000", "-1000")},
+         "kr", load_kuairand, ["-f", "kuairand"],
+         ("log_random_4_22_to_5_08_pure.csv: column 'time_ms' has timestamps before 1970",
+          "line 3 has time_ms=-1000")),
+    Case("movielens csv lists its real header",
+         {"ml/ratings.csv": "uid,movieId,rating,timestamp\n1,1,4.5,964982703\n"}, "ml",
+         load_movielens, ["-f", "movielens"],
+         ("ratings.csv: missing MovieLens column(s) 'userId'",
+          "the file has: uid, movieId, rating, timestamp")),
     Case("unknown format", {"a.csv": HEADER + GOOD}, "a.csv",
          lambda p: load_log(p, format="kuairnd"), ["-f", "kuairnd"],
          ("unknown log format 'kuairnd'", "did you mean 'kuairand'")),
@@ -154,3 +211,70 @@ def test_bad_signal_declarations(tmp_path):
         load_csv(path, signals={"click": "binray"})
     with pytest.raises(InputError, match="has no kind"):
         load_csv(path, signals=["click"])
+
+
+def test_string_ids_hint_only_where_the_loader_takes_it(tmp_path):
+    folder = tmp_path / "kr"
+    folder.mkdir()
+    (folder / "log_standard_4_22_to_5_08_pure.csv").write_text(
+        KUAIRAND_HEADER + KUAIRAND_ROW + KUAIRAND_ROW.replace("7,70", "7,v70")
+    )
+    with pytest.raises(LogSchemaError) as info:
+        load_kuairand(folder)
+    assert str(info.value) == (
+        f"{folder / 'log_standard_4_22_to_5_08_pure.csv'}: column 'video_id' must be numeric "
+        "(ids), but line 3 has video_id='v70'"
+    )
+    ml = tmp_path / "ml"
+    ml.mkdir()
+    (ml / "ratings.csv").write_text("userId,movieId,rating,timestamp\nx,1,4.5,964982703\n")
+    with pytest.raises(LogSchemaError, match=r"column 'userId' must be numeric \(ids\), but "
+                                             r"line 2 has userId='x'$"):
+        load_movielens(ml)
+
+
+def test_feature_file_problems_name_the_feature_file_and_its_lines(tmp_path):
+    log = tmp_path / "a.csv"
+    log.write_text("uid,item_id,timestamp,click\n1,10,1700000000,1\n2,10,1700000001,0\n")
+    users = tmp_path / "users.csv"
+    users.write_text("uid,age\n1,30\n2,40\n1,50\n")
+    options = {"columns": {"user_id": "uid"}, "signals": SIGNALS, "users": users}
+    with pytest.raises(LogSchemaError) as info:
+        load_csv(log, **options)
+    assert str(info.value) == (
+        f"{users}: column 'uid' repeats id 1 (line 2 and line 4); each id may have one row "
+        "of features"
+    )
+    users.write_text("uid,age\n1,30\nq,40\n")
+    with pytest.raises(LogSchemaError, match=rf"^{re.escape(str(users))}: column 'uid' must be "
+                                             r"numeric .* line 3 has uid='q'$"):
+        load_csv(log, **options)
+    users.write_text("user,age\n1,30\n")
+    with pytest.raises(LogSchemaError, match=r"users\.csv: needs an id column 'uid'"):
+        load_csv(log, **options)
+
+
+def test_nullable_boolean_signal_with_missing_values(tmp_path, capsys):
+    path = tmp_path / "log.parquet"
+    pd.DataFrame({
+        "user_id": [1, 2, 3], "item_id": [1, 1, 2], "timestamp": [1_700_000_000] * 3,
+        "click": pd.array([True, None, False], dtype="boolean"),
+    }).to_parquet(path)
+    expected = f"{path}: column 'click' has missing values (1 rows), e.g. row 1"
+    with pytest.raises(LogSchemaError, match=re.escape(expected)):
+        load_parquet(path, signals=SIGNALS)
+    with pytest.raises(SystemExit) as info:
+        main(["data", "inspect", str(path), "--signals", "click:binary"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {expected}")
+
+
+def test_bad_numeric_arguments_are_clear(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text(HEADER + GOOD)
+    for gap in (0.5, float("nan"), 0):
+        with pytest.raises(InputError, match="session_gap must be a whole number of seconds"):
+            load_csv(path, signals=SIGNALS, session_gap=gap)
+    with pytest.raises(InputError, match="session_gap must be a whole number"):
+        load_kuairand(tmp_path, session_gap=0.5)
