@@ -2,14 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+import dataclasses
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from offline_data.errors import InputError
 from offline_data.schema import Signal
 
 Feedback = dict[str, np.ndarray]
 """Feedback for a batch of slates: signal name -> float32 array of shape (batch, slate)."""
+
+S = TypeVar("S", bound="BatchState")
+
+
+def check_slates(slates: np.ndarray, batch: int, n_items: int) -> np.ndarray:
+    """Return `slates` as an int64 (batch, slate) array, raising on bad shapes or ids."""
+    slates = np.asarray(slates)
+    if slates.ndim != 2 or slates.shape[0] != batch:
+        raise InputError(f"slates must have shape (batch={batch}, slate_size), got {slates.shape}")
+    if slates.size and (slates.min() < 0 or slates.max() >= n_items):
+        raise InputError(f"slates hold item ids outside 0..{n_items - 1}")
+    return slates.astype(np.int64, copy=False)
+
+
+class BatchState:
+    """Mixin for frozen dataclasses of arrays whose first axis is the batch of users."""
+
+    def __len__(self) -> int:
+        return len(getattr(self, dataclasses.fields(self)[0].name))  # type: ignore[arg-type]
+
+    def take(self: S, index: np.ndarray) -> S:
+        """The sub-batch of users at `index`."""
+        return type(self)(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))  # type: ignore[arg-type]
+
+    def where(self: S, mask: np.ndarray, other: S) -> S:
+        """Rows of `other` where `mask` is True, rows of `self` elsewhere."""
+
+        def pick(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return np.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)
+
+        return type(self)(
+            *(pick(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def concat(cls: type[S], states: list[S]) -> S:
+        """Stack several batches into one."""
+        return cls(*(np.concatenate([getattr(s, f.name) for s in states])
+                     for f in dataclasses.fields(cls)))  # type: ignore[arg-type]
 
 
 @runtime_checkable

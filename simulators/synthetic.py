@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from offline_data.errors import InputError
 from offline_data.schema import Signal
-from simulators.interface import Feedback, RandomSource
+from simulators.interface import BatchState, Feedback, RandomSource, check_slates
 from simulators.world_config import WorldConfig
 
 SIGNALS = [
@@ -19,12 +20,26 @@ SIGNALS = [
 HOUR_S = 3600.0
 
 
+BLOCK = 1024
+"""Users and items are drawn in blocks of this size, each from its own seeded stream, so
+a larger population keeps every existing user and item unchanged."""
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _blocked(
+    seed: int, tag: int, n: int, draw: Callable[[np.random.Generator, int], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """Draw `n` rows of traits block by block from streams seeded by (seed, tag, block)."""
+    parts = [draw(np.random.default_rng([seed, tag, b]), BLOCK)
+             for b in range((n + BLOCK - 1) // BLOCK)]
+    return {key: np.concatenate([p[key] for p in parts])[:n] for key in parts[0]}
+
+
 @dataclass(frozen=True)
-class WorldState:
+class WorldState(BatchState):
     """State of a batch of users in the synthetic world (arrays with a leading batch axis)."""
 
     user_ids: np.ndarray
@@ -41,22 +56,6 @@ class WorldState:
     """(B,) summed satisfaction of the current session."""
     session_index: np.ndarray
     """(B,) sessions started before the current one."""
-
-    def __len__(self) -> int:
-        return len(self.user_ids)
-
-    def take(self, index: np.ndarray) -> WorldState:
-        """The sub-batch of users at `index`."""
-        return WorldState(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
-
-    def where(self, mask: np.ndarray, other: WorldState) -> WorldState:
-        """Rows of `other` where `mask` is True, rows of `self` elsewhere."""
-        def pick(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            return np.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)
-
-        return WorldState(
-            *(pick(getattr(self, f), getattr(other, f)) for f in self.__dataclass_fields__)
-        )
 
 
 class SyntheticWorld:
@@ -86,41 +85,57 @@ class SyntheticWorld:
         c = self.config
         self.n_items = c.n_items
         self.n_users = c.n_users
-        rng = np.random.default_rng(self.seed)
-
-        centres = rng.standard_normal((c.n_topics, c.embed_dim))
+        centres = np.random.default_rng([self.seed, 0]).standard_normal(
+            (c.n_topics, c.embed_dim))
         self.topic_centres = centres / np.linalg.norm(centres, axis=1, keepdims=True)
-        self.item_topic = rng.integers(0, c.n_topics, size=c.n_items)
-        emb = self.topic_centres[self.item_topic] + c.topic_spread * rng.standard_normal(
-            (c.n_items, c.embed_dim)
-        ) / np.sqrt(c.embed_dim)
-        self.item_embedding = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-        self.item_popularity = rng.standard_normal(c.n_items)
-        self.item_appeal = rng.standard_normal(c.n_items)
-        noise = rng.standard_normal(c.n_items)
-        rho = c.clickbait_corr
-        self.item_quality = -rho * self.item_appeal + np.sqrt(1.0 - rho**2) * noise
-        self.item_duration_s = c.mean_duration_s * np.exp(
-            0.5 * rng.standard_normal(c.n_items) - 0.125
-        )
-
-        weights = np.zeros((c.n_users, c.n_topics))
-        for k in range(c.topics_per_user):
-            weights[np.arange(c.n_users), rng.integers(0, c.n_topics, c.n_users)] += (
-                1.0 / (k + 1)
-            )
-        interest = weights @ self.topic_centres + 0.3 * rng.standard_normal(
-            (c.n_users, c.embed_dim)
-        ) / np.sqrt(c.embed_dim)
-        self.user_interest = interest / np.linalg.norm(interest, axis=1, keepdims=True)
-        self.user_bias = c.user_bias_std * rng.standard_normal(c.n_users)
-        self.user_patience = c.patience_std * rng.standard_normal(c.n_users)
-        self.user_activity = c.activity_std * rng.standard_normal(c.n_users)
-        self.user_segment = weights.argmax(axis=1)
+        items = _blocked(self.seed, 1, c.n_items, self._draw_items)
+        self.item_topic = items["topic"]
+        self.item_embedding = items["embedding"]
+        self.item_popularity = items["popularity"]
+        self.item_appeal = items["appeal"]
+        self.item_quality = items["quality"]
+        self.item_duration_s = items["duration_s"]
+        users = _blocked(self.seed, 2, c.n_users, self._draw_users)
+        self.user_interest = users["interest"]
+        self.user_bias = users["bias"]
+        self.user_patience = users["patience"]
+        self.user_activity = users["activity"]
+        self.user_segment = users["segment"]
         # the click-logit terms that do not depend on the user's state
         self._item_static_logit = (
             c.popularity_scale * self.item_popularity + c.appeal_scale * self.item_appeal
         )
+
+    def _draw_items(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        c = self.config
+        topic = rng.integers(0, c.n_topics, size=n)
+        emb = self.topic_centres[topic] + c.topic_spread * rng.standard_normal(
+            (n, c.embed_dim)) / np.sqrt(c.embed_dim)
+        appeal = rng.standard_normal(n)
+        rho = c.clickbait_corr
+        return {
+            "topic": topic,
+            "embedding": emb / np.linalg.norm(emb, axis=1, keepdims=True),
+            "popularity": rng.standard_normal(n),
+            "appeal": appeal,
+            "quality": -rho * appeal + np.sqrt(1.0 - rho**2) * rng.standard_normal(n),
+            "duration_s": c.mean_duration_s * np.exp(0.5 * rng.standard_normal(n) - 0.125),
+        }
+
+    def _draw_users(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        c = self.config
+        weights = np.zeros((n, c.n_topics))
+        for k in range(c.topics_per_user):
+            weights[np.arange(n), rng.integers(0, c.n_topics, n)] += 1.0 / (k + 1)
+        interest = weights @ self.topic_centres + 0.3 * rng.standard_normal(
+            (n, c.embed_dim)) / np.sqrt(c.embed_dim)
+        return {
+            "interest": interest / np.linalg.norm(interest, axis=1, keepdims=True),
+            "bias": c.user_bias_std * rng.standard_normal(n),
+            "patience": c.patience_std * rng.standard_normal(n),
+            "activity": c.activity_std * rng.standard_normal(n),
+            "segment": weights.argmax(axis=1),
+        }
 
     # ------------------------------------------------------------------ state
     def start(self, user_ids: np.ndarray, rng: RandomSource | None = None) -> WorldState:
@@ -145,14 +160,7 @@ class SyntheticWorld:
 
     def check_slates(self, state: WorldState, slates: np.ndarray) -> np.ndarray:
         """Return `slates` as an int64 (batch, slate) array, raising on bad shapes or ids."""
-        slates = np.asarray(slates)
-        if slates.ndim != 2 or slates.shape[0] != len(state):
-            raise InputError(
-                f"slates must have shape (batch={len(state)}, slate_size), got {slates.shape}"
-            )
-        if slates.size and (slates.min() < 0 or slates.max() >= self.n_items):
-            raise InputError(f"slates hold item ids outside 0..{self.n_items - 1}")
-        return slates.astype(np.int64, copy=False)
+        return check_slates(slates, len(state), self.n_items)
 
     # ------------------------------------------------------------------ response model
     def response_probs(
@@ -165,7 +173,22 @@ class SyntheticWorld:
         affinity = self._affinity(state, items)
         boredom = self._topic_boredom(state, items)
         quality = self._per_item(self.item_quality, items)
-        click_logit = (
+        like = _sigmoid(c.like_bias + c.like_affinity * affinity + c.like_quality * quality)
+        watch = 0.5 * c.watch_cap * _sigmoid(
+            c.watch_bias + c.watch_affinity * affinity + c.watch_quality * quality
+            - c.watch_boredom * boredom
+        )
+        return _sigmoid(self._click_logit(state, items, affinity, boredom)), like, watch
+
+    def click_prob(self, state: WorldState, items: np.ndarray) -> np.ndarray:
+        """True click probabilities for (B, k) or (n,) item ids (see `response_probs`)."""
+        return _sigmoid(self._click_logit(state, items, self._affinity(state, items),
+                                          self._topic_boredom(state, items)))
+
+    def _click_logit(self, state: WorldState, items: np.ndarray, affinity: np.ndarray,
+                     boredom: np.ndarray) -> np.ndarray:
+        c = self.config
+        logit = (
             c.click_bias
             + self.user_bias[state.user_ids][:, None]
             + c.affinity_scale * affinity
@@ -173,17 +196,8 @@ class SyntheticWorld:
             - c.boredom_scale * boredom
         )
         if items.ndim == 2:
-            click_logit = click_logit - c.position_decay * np.arange(items.shape[1])[None, :]
-        like = _sigmoid(c.like_bias + c.like_affinity * affinity + c.like_quality * quality)
-        watch = 0.5 * c.watch_cap * _sigmoid(
-            c.watch_bias + c.watch_affinity * affinity + c.watch_quality * quality
-            - c.watch_boredom * boredom
-        )
-        return _sigmoid(click_logit), like, watch
-
-    def click_prob(self, state: WorldState, items: np.ndarray) -> np.ndarray:
-        """True click probabilities for (B, k) or (n,) item ids (see `response_probs`)."""
-        return self.response_probs(state, items)[0]
+            logit = logit - c.position_decay * np.arange(items.shape[1])[None, :]
+        return logit
 
     def expected_satisfaction(self, state: WorldState, items: np.ndarray) -> np.ndarray:
         """Expected satisfaction of showing each item: P(click) * E[value | click]."""
@@ -299,18 +313,20 @@ class SyntheticWorld:
         n_days: float = 7.0,
         seed: int = 0,
         slate_size: int = 1,
+        truth: bool = False,
     ):
         """Log a behaviour policy acting on the first `n_users` users for `n_days` days.
 
         `policy` is a name ('random', 'popularity', 'epsilon_greedy', 'click_greedy',
         'diversity_aware') or a `BehaviourPolicy`. Returns an `InteractionLog` with signals
         click, like and watch_ratio, a `position` context column and user / item feature
-        tables (observable, noisy views of the hidden parameters).
+        tables (observable, noisy views of the hidden parameters). With `truth`, a context
+        column `true_click_prob` holds the world's click probability of each shown item.
         """
         from simulators.world_log import generate_log
 
         return generate_log(self, policy, n_users=n_users, n_days=n_days, seed=seed,
-                            slate_size=slate_size)
+                            slate_size=slate_size, truth=truth)
 
     # ------------------------------------------------------------------ helpers
     def _affinity(self, state: WorldState, items: np.ndarray) -> np.ndarray:

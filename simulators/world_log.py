@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,8 @@ class Rollout:
     session_length: np.ndarray
     session_gap_s: np.ndarray
     """Sampled return gap after each finished session."""
+    true_click_prob: np.ndarray | None = None
+    """The world's click probability of each shown item (with `record_truth`)."""
 
 
 def rollout(
@@ -45,11 +47,13 @@ def rollout(
     horizon_days: float | None = None,
     max_sessions: int | None = None,
     slate_size: int = 1,
+    record_truth: bool = False,
 ) -> Rollout:
     """Run `policy` for each user until `horizon_days` of their time pass (the first
     session starts at a random time of day one) or `max_sessions` sessions end.
 
     All users step together in batched array operations; finished users drop out.
+    `record_truth` also records the true click probability of every shown item.
     """
     if (horizon_days is None) == (max_sessions is None):
         raise InputError("rollout needs exactly one of horizon_days= or max_sessions=")
@@ -64,10 +68,13 @@ def rollout(
     sessions = np.zeros(len(ids), dtype=np.int64)
     positions = np.arange(slate_size)
     rows: list[tuple[np.ndarray, ...]] = []
+    truth: list[np.ndarray] = []
     finished: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     while len(state):
         slates = chooser(world, state, slate_size, rng)
+        if record_truth:
+            truth.append(world.click_prob(state, slates).ravel())
         feedback = world.respond(state, slates, rng)
         rows.append((state.user_ids, slates, clock, feedback))
         state = world.step_state(state, slates, feedback)
@@ -85,7 +92,10 @@ def rollout(
             keep = np.flatnonzero(~done)
             state, clock, sessions = state.take(keep), clock[keep], sessions[keep]
 
-    return _collect(rows, finished, positions, [s.name for s in world.signals])
+    run = _collect(rows, finished, positions, [s.name for s in world.signals])
+    if record_truth:
+        run = replace(run, true_click_prob=np.concatenate(truth) if truth else np.zeros(0))
+    return run
 
 
 def _collect(rows, finished, positions, signal_names) -> Rollout:
@@ -118,6 +128,7 @@ def generate_log(
     n_days: float = 7.0,
     seed: int = 0,
     slate_size: int = 1,
+    truth: bool = False,
 ) -> InteractionLog:
     """See `SyntheticWorld.generate_log`."""
     n_users = world.n_users if n_users is None else int(n_users)
@@ -130,7 +141,7 @@ def generate_log(
         raise InputError(f"n_days must be positive, got {n_days}")
     rng = np.random.default_rng(seed)
     run = rollout(world, policy, np.arange(n_users), rng=rng, horizon_days=n_days,
-                  slate_size=slate_size)
+                  slate_size=slate_size, record_truth=truth)
     inside = run.time_s < n_days * DAY_S
     frame = pd.DataFrame(
         {
@@ -141,6 +152,8 @@ def generate_log(
             "position": run.position[inside],
         }
     )
+    if truth:
+        frame["true_click_prob"] = run.true_click_prob[inside]
     name = policy if isinstance(policy, str) else getattr(policy, "name", type(policy).__name__)
     return build_log(
         frame,
@@ -148,7 +161,7 @@ def generate_log(
         origin=Origin(f"synthetic(policy={name}, users={n_users}, days={n_days:g}, seed={seed})"),
         users=_user_features(world, n_users),
         items=_item_features(world),
-        context=("position",),
+        context=("position", "true_click_prob") if truth else ("position",),
         window=(LOG_START, LOG_START + int(n_days * DAY_S)),
         user_universe=np.arange(n_users),
         item_universe=np.arange(world.n_items),
