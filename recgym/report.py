@@ -54,3 +54,41 @@ def log_summary_text(summary: dict[str, Any]) -> str:
                                              else "")
             lines.append(f"{label}: {shown}")
     return "\n".join(lines)
+
+
+def fidelity_text(report: dict[str, Any]) -> str:
+    """Render a `fidelity.json` report as a readable table."""
+    data = report["data"]
+    lines = [f"fidelity of the simulator fitted to {data['source']}",
+             f"  held out: {data['held_out']}; fit took {report['fit']['seconds']} s", "",
+             f"  {'signal':<14} {'metric':<8} {'simulator':>10} {'popularity':>11} "
+             f"{'user-item':>10} {'mean':>8}"]
+    baselines = report.get("baselines", {})
+    for name, metrics in report["signals"].items():
+        base = baselines.get(name, {})
+        for metric, value in metrics.items():
+            cells = [base.get(k, {}).get(metric) for k in ("popularity", "user_item", "mean")]
+            text = "".join(f"{c:>11.4f}" if c is not None else f"{'':>11}" for c in cells)
+            lines.append(f"  {name:<14} {metric:<8} {value:>10.4f}{text}")
+    lines.append("")
+    for key, label, unit in (("session_length", "session length", "steps"),
+                             ("return_gap", "return gap", "hours")):
+        s = report[key]
+        lines.append(f"  {label:<15} log mean {s['log_mean']:8.2f}  sim mean {s['sim_mean']:8.2f}"
+                     f"  KS {s['ks']:.3f}  ({unit})")
+    truth = report.get("ground_truth")
+    if truth:
+        lines += ["", "  ground truth (synthetic world, held-out days):",
+                  f"    click prob corr {truth['prob_corr']:.3f}   AUC {truth['auc']:.4f} vs "
+                  f"oracle {truth['oracle_auc']:.4f}",
+                  f"    session length {truth['session_length_sim']:.2f} vs world "
+                  f"{truth['session_length_world']:.2f} ({truth['session_length_rel_err']:.1%})"
+                  f"   return gap {truth['return_gap_sim_h']:.1f} h vs world "
+                  f"{truth['return_gap_world_h']:.1f} h ({truth['return_gap_rel_err']:.1%})"]
+    sim_set = report.get("set")
+    if sim_set:
+        key = f"{sim_set['primary']}_auc"
+        aucs = ", ".join(f"{m[key]:.3f}{'*' if m['heldout'] else ''}" for m in sim_set["members"])
+        lines += ["", f"  simulator set: {len(sim_set['members'])} members, {key} {aucs} "
+                      f"(* held out); disagreement {sim_set['disagreement']:.4f}"]
+    return "\n".join(lines)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
+from offline_data.config import ConfigMixin
 from offline_data.errors import InputError
 
 
 @dataclass(frozen=True)
-class WorldConfig:
+class WorldConfig(ConfigMixin):
     """Every parameter of `SyntheticWorld`. The defaults give a world in which clicks and
     long-term engagement conflict: clickbait items draw clicks but satisfy less, and
     repetition bores users, so a click-greedy recommender loses users sooner.
@@ -125,15 +124,3 @@ class WorldConfig:
                      "satisfaction_watch_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"WorldConfig.{name} must be in [0, 1], got {getattr(self, name)}")
-
-    def replace(self, **changes: Any) -> WorldConfig:
-        """A copy with some parameters changed (unknown names raise)."""
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise InputError(f"unknown WorldConfig parameter(s) {unknown}")
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Parameters as a JSON-ready dict."""
-        return dataclasses.asdict(self)

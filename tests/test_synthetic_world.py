@@ -110,7 +110,7 @@ def test_bad_inputs_are_named(world):
         world.start(np.array([500]))
     with pytest.raises(InputError, match="did you mean 'click_greedy'"):
         world.generate_log("click_gredy", n_users=3, n_days=1)
-    with pytest.raises(InputError, match="unknown WorldConfig parameter"):
+    with pytest.raises(InputError, match=r"unknown WorldConfig field.*did you mean .n_items."):
         WorldConfig().replace(n_itmes=3)
 
 
@@ -167,3 +167,20 @@ def test_click_greedy_loses_users_that_a_diversity_aware_policy_keeps():
     assert greedy["return_gap_h"] > 1.3 * diverse["return_gap_h"], report
     # and over several sessions the long-term policy even collects more clicks
     assert diverse["clicks_per_user"] > greedy["clicks_per_user"], report
+
+
+def test_a_larger_population_keeps_every_existing_user_and_item():
+    small = SyntheticWorld(WorldConfig(n_users=2000, n_items=500), seed=3)
+    large = SyntheticWorld(WorldConfig(n_users=2500, n_items=1500), seed=3)
+    np.testing.assert_array_equal(small.user_interest, large.user_interest[:2000])
+    np.testing.assert_array_equal(small.user_activity, large.user_activity[:2000])
+    np.testing.assert_array_equal(small.item_embedding, large.item_embedding[:500])
+    np.testing.assert_array_equal(small.item_quality, large.item_quality[:500])
+
+
+def test_truth_is_recorded_on_request():
+    world = SyntheticWorld(WorldConfig(n_users=30), seed=0)
+    log = world.generate_log("random", n_users=30, n_days=1, seed=0, truth=True)
+    p = log.interactions["true_click_prob"].to_numpy()
+    assert np.all((p > 0) & (p < 1))
+    assert abs(p.mean() - log.interactions["click"].mean()) < 0.05

@@ -1,0 +1,65 @@
+"""`recgym fit-sim`: fit a user simulator to a log, measure its fidelity, save both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from offline_data import InputError, load_log
+from recgym.cli_app import app
+from recgym.report import fidelity_text
+
+
+@app.command("fit-sim")
+def fit_sim(
+    data: Annotated[str, typer.Option(help="Log file or folder, or 'synthetic' (no files).")],
+    out: Annotated[Path, typer.Option(help="Folder for the simulator and fidelity.json.")],
+    format: Annotated[
+        str | None, typer.Option("--format", "-f", help="Log format; detected if omitted.")
+    ] = None,
+    users: Annotated[int, typer.Option(help="synthetic: users.")] = 2000,
+    days: Annotated[float, typer.Option(help="synthetic: days to fit on.")] = 14.0,
+    fresh_days: Annotated[
+        float, typer.Option(help="synthetic: later days held out to compare with the truth.")
+    ] = 3.0,
+    seed: Annotated[int, typer.Option(help="Seed of the data (synthetic) and the fit.")] = 0,
+    test_fraction: Annotated[
+        float, typer.Option(help="Share of the time window held out (when the log has no "
+                                 "random exposures).")
+    ] = 0.1,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs of the response model.")] = 30,
+    arch: Annotated[str, typer.Option(help="shared_bottom or mmoe.")] = "shared_bottom",
+    history_len: Annotated[int, typer.Option(help="Recent items the model sees.")] = 10,
+    set_size: Annotated[
+        int, typer.Option("--set", help="Also fit a Sim2Rec set of this many members (0: no).")
+    ] = 0,
+    set_heldout: Annotated[int, typer.Option(help="Members of the set held out as unseen.")] = 2,
+    baselines: Annotated[
+        bool, typer.Option(help="Compare with popularity-only and user-item-only models.")
+    ] = True,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if recgym wrote it.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Fit a simulator on a log (minus a held-out part), write it with fidelity.json."""
+    from simulators.pipeline import FIDELITY_FILE, fit_with_fidelity, synthetic_fitting_log
+    from simulators.sim_config import SimulatorConfig
+
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"{out} already exists and is not empty; choose another --out or pass "
+                         "--overwrite")
+    config = SimulatorConfig(epochs=epochs, arch=arch, history_len=history_len, seed=seed,
+                             progress=progress)
+    if data == "synthetic":
+        if format is not None:
+            raise InputError("--format does not apply to --data synthetic")
+        log, test_fraction = synthetic_fitting_log(users, days, fresh_days, seed)
+    else:
+        log = load_log(data, format)
+    result = fit_with_fidelity(log, config, test_fraction=test_fraction, baselines=baselines,
+                               set_size=set_size, set_heldout=set_heldout, seed=seed)
+    result.save(out, overwrite=overwrite)
+    typer.echo(fidelity_text(result.fidelity))
+    typer.echo(f"wrote {out} (simulator.json, weights.pt, {FIDELITY_FILE}"
+               f"{', set/' if result.simulator_set is not None else ''})")

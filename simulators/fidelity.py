@@ -1,0 +1,265 @@
+"""How faithful a fitted simulator is, measured on held-out data.
+
+Per signal: AUC, log-loss and expected calibration error (binary) or RMSE and MAE
+(continuous) of the simulator's marginal predictions on held-out rows, each row seeing its
+real history. Sessions: held-out sessions are replayed with the items actually shown (then
+items drawn from the held-out exposure distribution once those run out), and the simulated
+session lengths and return gaps are compared with the log (Kolmogorov-Smirnov statistic and
+means; simulated gaps are censored at the end of the log exactly as the logged ones are).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import ks_2samp, pearsonr
+from sklearn.metrics import log_loss, roc_auc_score
+
+from offline_data.errors import InputError
+from offline_data.log import InteractionLog
+from offline_data.schema import ITEM, SESSION, USER
+from simulators.fitting import row_inputs
+from simulators.logged import LoggedUserSimulator
+
+CHUNK = 8192
+HOUR_S = 3600.0
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Mean |observed rate - predicted probability| over equal-width bins, row-weighted."""
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    count = np.bincount(which, minlength=bins)
+    gap = np.abs(np.bincount(which, y, minlength=bins) - np.bincount(which, p, minlength=bins))
+    return float(gap.sum() / max(count.sum(), 1))
+
+
+def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """AUC (NaN when only one class is present), log-loss and ECE."""
+    p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
+    auc = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
+    return {"auc": auc, "logloss": float(log_loss(y, p, labels=[0, 1])),
+            "ece": expected_calibration_error(y, p)}
+
+
+def continuous_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """RMSE and MAE."""
+    err = pred.astype(np.float64) - y
+    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
+
+
+def signal_metrics(kind_binary: bool, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """`binary_metrics` or `continuous_metrics` by the signal's kind."""
+    return binary_metrics(y, pred) if kind_binary else continuous_metrics(y, pred)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Which rows of a log are held out for measuring fidelity, and why."""
+
+    mask: np.ndarray
+    """True for held-out rows."""
+    description: str
+    cutoff: int | None
+    """For a time split, the Unix time where the held-out part begins."""
+
+    def train(self, log: InteractionLog) -> InteractionLog:
+        """The log without the held-out rows (its window ends at the cutoff of a time
+        split, so return gaps that cross it are censored there)."""
+        return log.select(~self.mask, end_time=self.cutoff, source=f"{log.source} [train]")
+
+
+def held_out(log: InteractionLog, test_fraction: float = 0.1) -> HeldOut:
+    """Hold out randomly exposed rows when the log has them (KuaiRand's `is_rand`: free of
+    exposure bias), else the sessions starting in the last `test_fraction` of the window."""
+    if "is_rand" in log.context_columns:
+        rand = log.interactions["is_rand"].to_numpy() == 1
+        if rand.any() and not rand.all():
+            return HeldOut(rand, f"random exposures ({int(rand.sum()):,} rows)", None)
+    if not 0 < test_fraction < 1:
+        raise InputError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    cutoff = int(log.end_time - test_fraction * (log.end_time - log.start_time))
+    start = log.sessions["start"].to_numpy()[log.interactions[SESSION].to_numpy()]
+    mask = start >= cutoff
+    if not mask.any() or mask.all():
+        raise InputError(f"{log.source}: holding out the last {test_fraction:.0%} of the window "
+                         "leaves an empty part; use a longer log")
+    days = (log.end_time - cutoff) / 86400
+    return HeldOut(mask, f"sessions in the last {days:.2f} days ({int(mask.sum()):,} rows)",
+                   cutoff)
+
+
+def predict_rows(sim: LoggedUserSimulator, log: InteractionLog, mask: np.ndarray
+                 ) -> dict[str, np.ndarray]:
+    """Marginal predictions of the simulator on the rows of `log` where `mask` is True,
+    each row with its real history and session context from the whole log."""
+    _check_space(sim, log)
+    rows = _rows(sim, log)
+    idx = np.flatnonzero(mask)
+    out: dict[str, list[np.ndarray]] = {name: [] for name in sim.signal_names}
+    for chunk in np.array_split(idx, max(1, len(idx) // CHUNK + 1)):
+        if not len(chunk):
+            continue
+        state = sim.state_from_history(
+            rows["user"][chunk], rows["hist_items"][chunk], rows["hist_feedback"][chunk],
+            session_index=rows["session_index"][chunk], session_steps=rows["position"][chunk],
+            profile_sum=rows["profile_sum"][chunk], profile_count=rows["profile_count"][chunk],
+            hours_since=rows["hours_since"][chunk])
+        pred = sim.predict(state, rows["item"][chunk][:, None])
+        for name in sim.signal_names:
+            out[name].append(pred[name][:, 0])
+    return {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in out.items()}
+
+
+def replay_sessions(
+    sim: LoggedUserSimulator, log: InteractionLog, mask: np.ndarray, seed: int = 0,
+    max_steps: int = 200,
+) -> dict[str, np.ndarray]:
+    """Replay the held-out sessions (all rows of a session held out) in the simulator.
+
+    Returns per session: logged and simulated length, the logged return gap (NaN when
+    censored), the simulated gap, and the time left in the log after the session.
+    """
+    _check_space(sim, log)
+    rng = np.random.default_rng(seed)
+    frame = log.interactions
+    session = frame[SESSION].to_numpy()
+    held = np.zeros(len(log.sessions), bool)
+    held[np.unique(session[mask])] = True
+    held &= np.bincount(session, weights=~mask, minlength=len(held)) == 0
+    sessions = log.sessions[held]
+    if sessions.empty:
+        raise InputError(f"{log.source}: no whole session is held out to replay")
+    first = np.searchsorted(session, sessions[SESSION].to_numpy())
+    rows = _rows(sim, log)
+    log_len = sessions["length"].to_numpy()
+    items = frame[ITEM].to_numpy()
+    exposure = np.bincount(items[mask], minlength=sim.n_items).astype(np.float64)
+    exposure /= exposure.sum()
+    state = sim.state_from_history(
+        sessions[USER].to_numpy(), rows["hist_items"][first], rows["hist_feedback"][first],
+        session_index=rows["session_index"][first], profile_sum=rows["profile_sum"][first],
+        profile_count=rows["profile_count"][first], hours_since=rows["hours_since"][first])
+    n = len(sessions)
+    sim_len = np.zeros(n, np.int64)
+    sim_gap = np.zeros(n)
+    alive = np.arange(n)
+    for step in range(max_steps):
+        logged = step < log_len[alive]
+        shown = np.where(logged, items[np.minimum(first[alive] + step, len(items) - 1)],
+                         rng.choice(sim.n_items, size=len(alive), p=exposure))
+        slates = shown[:, None]
+        feedback = sim.respond(state, slates, rng)
+        state = sim.step_state(state, slates, feedback)
+        leave = rng.random(len(alive)) < sim.leave_prob(state, feedback)
+        if step == max_steps - 1:
+            leave[:] = True
+        if leave.any():
+            done = alive[leave]
+            sim_len[done] = step + 1
+            sim_gap[done] = sim.return_gap(state.take(np.flatnonzero(leave)), rng)
+            keep = np.flatnonzero(~leave)
+            alive, state = alive[keep], state.take(keep)
+        if not len(alive):
+            break
+    return {
+        "log_length": log_len,
+        "sim_length": sim_len,
+        "log_gap": sessions["return_gap"].to_numpy(dtype=np.float64),
+        "sim_gap": sim_gap,
+        "window_left": (log.end_time - sessions["end"].to_numpy()).astype(np.float64),
+    }
+
+
+def session_fidelity(replay: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """KS statistic and means of session length and return gap (hours), log vs simulator.
+    Simulated gaps longer than the time left in the log count as censored, like the log's."""
+    log_gap = replay["log_gap"]
+    observed = ~np.isnan(log_gap)
+    sim_seen = replay["sim_gap"] <= replay["window_left"]
+    lg, sg = log_gap[observed] / HOUR_S, replay["sim_gap"][sim_seen] / HOUR_S
+    gap_stats = {"ks": float(ks_2samp(lg, sg).statistic) if len(lg) and len(sg) else float("nan"),
+                 "log_mean": float(lg.mean()) if len(lg) else float("nan"),
+                 "sim_mean": float(sg.mean()) if len(sg) else float("nan"),
+                 "sim_mean_uncensored": float(replay["sim_gap"].mean() / HOUR_S),
+                 "log_observed": len(lg), "sim_observed": len(sg)}
+    return {
+        "session_length": {
+            "ks": float(ks_2samp(replay["log_length"], replay["sim_length"]).statistic),
+            "log_mean": float(replay["log_length"].mean()),
+            "sim_mean": float(replay["sim_length"].mean()),
+            "sessions": len(replay["log_length"]),
+        },
+        "return_gap": gap_stats,
+    }
+
+
+def evaluate(
+    sim: LoggedUserSimulator, log: InteractionLog, mask: np.ndarray, seed: int = 0
+) -> dict[str, Any]:
+    """Per-signal metrics on the held-out rows and session-level comparisons."""
+    pred = predict_rows(sim, log, mask)
+    signals = {}
+    for signal in sim.signals:
+        y = log.interactions[signal.name].to_numpy(dtype=np.float64)[mask]
+        signals[signal.name] = signal_metrics(signal.is_binary, y, pred[signal.name])
+    return {"signals": signals, **session_fidelity(replay_sessions(sim, log, mask, seed))}
+
+
+def popularity_baseline(train: InteractionLog, log: InteractionLog, mask: np.ndarray,
+                        name: str, prior: float = 10.0) -> np.ndarray:
+    """Per-item rate (or mean) of a signal in `train`, shrunk toward the global mean."""
+    frame = train.interactions
+    values = frame[name].to_numpy(dtype=np.float64)
+    items = frame[ITEM].to_numpy()
+    total = np.bincount(items, values, minlength=log.n_items)
+    count = np.bincount(items, minlength=log.n_items)
+    rate = (total + prior * values.mean()) / (count + prior)
+    return rate[log.interactions[ITEM].to_numpy()[mask]]
+
+
+def ground_truth(sim: LoggedUserSimulator, log: InteractionLog, mask: np.ndarray,
+                 seed: int = 0) -> dict[str, float]:
+    """Compare with the synthetic world on held-out rows of a log made with `truth=True`:
+    Pearson correlation of click probabilities with the true ones, the simulator's AUC
+    against the oracle's, and the mean session length and return gap against the world's."""
+    if "true_click_prob" not in log.context_columns:
+        raise InputError("ground_truth needs a synthetic log generated with truth=True")
+    primary = sim.primary_signal
+    p_sim = predict_rows(sim, log, mask)[primary]
+    p_true = log.interactions["true_click_prob"].to_numpy(dtype=np.float64)[mask]
+    clicks = log.interactions[primary].to_numpy(dtype=np.float64)[mask]
+    sessions = session_fidelity(replay_sessions(sim, log, mask, seed))
+    length, gap = sessions["session_length"], sessions["return_gap"]
+    return {
+        "prob_corr": float(pearsonr(p_sim, p_true).statistic),
+        "auc": float(roc_auc_score(clicks, p_sim)),
+        "oracle_auc": float(roc_auc_score(clicks, p_true)),
+        "mean_prob_sim": float(p_sim.mean()),
+        "mean_prob_true": float(p_true.mean()),
+        "session_length_world": length["log_mean"],
+        "session_length_sim": length["sim_mean"],
+        "session_length_rel_err": abs(length["sim_mean"] / length["log_mean"] - 1),
+        "return_gap_world_h": gap["log_mean"],
+        "return_gap_sim_h": gap["sim_mean"],
+        "return_gap_rel_err": abs(gap["sim_mean"] / gap["log_mean"] - 1),
+        "rows": int(mask.sum()),
+    }
+
+
+def _rows(sim: LoggedUserSimulator, log: InteractionLog) -> dict[str, np.ndarray]:
+    return row_inputs(log, sim.signal_names, sim.history_len, sim.item_features,
+                      sim.meta.primary)
+
+
+def _check_space(sim: LoggedUserSimulator, log: InteractionLog) -> None:
+    if (sim.n_users, sim.n_items) != (log.n_users, log.n_items):
+        raise InputError(
+            f"{log.source}: its id space ({log.n_users} users, {log.n_items} items) is not the "
+            f"simulator's ({sim.n_users} users, {sim.n_items} items); evaluate on the log the "
+            "simulator was fitted from (or a split of it)"
+        )
+    missing = [n for n in sim.signal_names if n not in log.signal_names]
+    if missing:
+        raise InputError(f"{log.source}: the log lacks the simulator's signal(s) {missing}")

@@ -1,0 +1,413 @@
+"""`LoggedUserSimulator`: a user simulator fitted to an interaction log."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from offline_data.errors import InputError
+from offline_data.schema import Signal
+from simulators.interface import BatchState, Feedback, RandomSource, check_slates
+from simulators.networks import LOG_SIGMA_MAX, LOG_SIGMA_MIN, ResponseNet, UserContextNet
+from simulators.sim_config import Behaviour, SimulatorConfig
+
+HOUR_S = 3600.0
+
+
+@dataclass(frozen=True)
+class FittedMeta:
+    """Everything besides weights that a fitted simulator needs (saved as JSON)."""
+
+    n_users: int
+    n_items: int
+    signals: tuple[Signal, ...]
+    primary: int
+    continuous_stats: dict[str, dict[str, float]]
+    """Per continuous signal: mean and std (standardisation), min and max (clipping)."""
+    session_gap: int
+    return_edges_s: tuple[float, ...]
+    """Return-gap bucket edges in seconds; bucket b spans edges[b]..edges[b+1]."""
+    user_features: tuple[str, ...]
+    item_features: tuple[str, ...]
+    config: SimulatorConfig
+    source: str = "<log>"
+    fit_report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_signals(self) -> int:
+        """Number of modelled signals."""
+        return len(self.signals)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        data = dataclasses.asdict(self)
+        data["signals"] = [{"name": s.name, "kind": s.kind} for s in self.signals]
+        data["config"] = self.config.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FittedMeta:
+        """Inverse of `to_dict`."""
+        data = dict(data)
+        data["signals"] = tuple(Signal(s["name"], s["kind"]) for s in data["signals"])
+        data["config"] = SimulatorConfig.from_dict(data["config"])
+        data["return_edges_s"] = tuple(data["return_edges_s"])
+        data["user_features"] = tuple(data["user_features"])
+        data["item_features"] = tuple(data["item_features"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class LoggedState(BatchState):
+    """State of a batch of users in a fitted simulator."""
+
+    user_ids: np.ndarray
+    """(B,) int64 user ids of the log's id space."""
+    hist_items: np.ndarray
+    """(B, L) last items shown, most recent first, -1 where empty."""
+    hist_feedback: np.ndarray
+    """(B, L, S) feedback to those items."""
+    session_steps: np.ndarray
+    """(B,) steps taken in the current session."""
+    session_index: np.ndarray
+    """(B,) sessions before the current one."""
+    session_sums: np.ndarray
+    """(B, S) summed per-step feedback of the current session (best item of each slate)."""
+    profile_sum: np.ndarray
+    """(B, F) summed item features of everything consumed so far (primary signal 1)."""
+    profile_count: np.ndarray
+    """(B,) number of items consumed so far."""
+    hours_since: np.ndarray
+    """(B,) hours since the previous interaction: the return gap at a session's first
+    step, 0 within a session."""
+
+
+@dataclass
+class SimulatorTensors:
+    """Non-network arrays of a fitted simulator."""
+
+    known_user: np.ndarray
+    """(n_users,) bool: the user had training rows (others use the unknown-user path)."""
+    known_item: np.ndarray
+    """(n_items,) bool."""
+    item_popularity: np.ndarray
+    """(n_items,) standardised log1p exposure count in the training log."""
+    start_items: np.ndarray
+    """(n_users, L) each user's last logged items (the default starting history)."""
+    start_feedback: np.ndarray
+    """(n_users, L, S)."""
+    start_profile_sum: np.ndarray
+    """(n_users, F) summed features of each user's consumed items in the log."""
+    start_profile_count: np.ndarray
+    """(n_users,)."""
+
+
+class LoggedUserSimulator:
+    """Users simulated by models fitted to a log (build with `simulators.fit`).
+
+    Response: a multi-task network (shared bottom or MMoE, one head per signal, the other
+    heads conditioned on the primary signal). Leaving: a hazard per step given the user,
+    the step's feedback and the session so far. Returning: a distribution over return-gap
+    buckets given the finished session (censored gaps handled in fitting). All sampling
+    uses the numpy random source passed in, so a seed fixes every draw. `behaviour` applies
+    Sim2Rec perturbations (click temperature, popularity bias, leave and return scales).
+    """
+
+    def __init__(
+        self,
+        meta: FittedMeta,
+        response: ResponseNet,
+        leave: UserContextNet,
+        returns: UserContextNet,
+        tensors: SimulatorTensors,
+        behaviour: Behaviour | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.meta = meta
+        self.device = torch.device(device)
+        self.response = response.to(self.device).eval()
+        self.leave = leave.to(self.device).eval()
+        self.returns = returns.to(self.device).eval()
+        self.tensors = tensors
+        self.behaviour = behaviour or meta.config.behaviour
+        self.n_items = meta.n_items
+        self.n_users = meta.n_users
+        self.signals: list[Signal] = list(meta.signals)
+        self.history_len = meta.config.history_len
+        self._binary = np.array([s.is_binary for s in meta.signals])
+        stats = [meta.continuous_stats.get(s.name, {}) for s in meta.signals]
+        self._mean = np.array([st.get("mean", 0.0) for st in stats], np.float32)
+        self._std = np.array([st.get("std", 1.0) for st in stats], np.float32)
+        self._min = np.array([st.get("min", 0.0) for st in stats], np.float32)
+        self._max = np.array([st.get("max", 1.0) for st in stats], np.float32)
+        self._item_x = response.item_x[:-2].cpu().numpy()
+        edges = np.asarray(meta.return_edges_s, dtype=np.float64)
+        self._log_lo, self._log_hi = np.log(edges[:-1]), np.log(edges[1:])
+
+    # ------------------------------------------------------------------ info
+    @property
+    def signal_names(self) -> list[str]:
+        """Names of the simulated signals."""
+        return [s.name for s in self.signals]
+
+    @property
+    def item_features(self) -> np.ndarray:
+        """(n_items, F) encoded item features the simulator was fitted with."""
+        return self._item_x
+
+    @property
+    def primary_signal(self) -> str:
+        """The binary signal the others are conditioned on (usually the click)."""
+        return self.signals[self.meta.primary].name
+
+    def with_behaviour(self, behaviour: Behaviour) -> LoggedUserSimulator:
+        """The same fitted models under other behaviour perturbations (weights shared)."""
+        return LoggedUserSimulator(self.meta, self.response, self.leave, self.returns,
+                                   self.tensors, behaviour, self.device)
+
+    def __repr__(self) -> str:
+        return (f"LoggedUserSimulator(users={self.n_users}, items={self.n_items}, "
+                f"signals={self.signal_names}, arch={self.meta.config.arch!r}, "
+                f"source={self.meta.source!r})")
+
+    # ------------------------------------------------------------------ states
+    def start(
+        self, user_ids: np.ndarray, rng: RandomSource | None = None, history: str = "log"
+    ) -> LoggedState:
+        """State at the start of a first session; `history` 'log' starts from each user's
+        last logged items, 'empty' from nothing."""
+        ids = self._check_users(user_ids)
+        if history not in ("log", "empty"):
+            raise InputError(f"history must be 'log' or 'empty', got {history!r}")
+        b, n_sig = len(ids), self.meta.n_signals
+        t = self.tensors
+        if history == "log":
+            return self.state_from_history(
+                ids, t.start_items[ids], t.start_feedback[ids],
+                profile_sum=t.start_profile_sum[ids], profile_count=t.start_profile_count[ids])
+        items = np.full((b, self.history_len), -1, dtype=np.int64)
+        feedback = np.zeros((b, self.history_len, n_sig), np.float32)
+        return self.state_from_history(ids, items, feedback)
+
+    def state_from_history(
+        self, user_ids: np.ndarray, hist_items: np.ndarray, hist_feedback: np.ndarray,
+        session_index: np.ndarray | None = None, session_steps: np.ndarray | None = None,
+        profile_sum: np.ndarray | None = None, profile_count: np.ndarray | None = None,
+        hours_since: np.ndarray | None = None,
+    ) -> LoggedState:
+        """State of users with the given recent history (and, optionally, step in the
+        session and long-term consumption profile)."""
+        ids = self._check_users(user_ids)
+        b = len(ids)
+        zeros = np.zeros(b, dtype=np.int64)
+        return LoggedState(
+            user_ids=ids,
+            hist_items=np.asarray(hist_items, dtype=np.int64),
+            hist_feedback=np.asarray(hist_feedback, dtype=np.float32),
+            session_steps=zeros if session_steps is None else np.asarray(session_steps, np.int64),
+            session_index=zeros if session_index is None else np.asarray(session_index, np.int64),
+            session_sums=np.zeros((b, self.meta.n_signals), np.float32),
+            profile_sum=np.zeros((b, self._item_x.shape[1]), np.float32) if profile_sum is None
+            else np.asarray(profile_sum, np.float32),
+            profile_count=np.zeros(b) if profile_count is None
+            else np.asarray(profile_count, np.float64),
+            hours_since=np.zeros(b) if hours_since is None else np.asarray(hours_since, np.float64),
+        )
+
+    def step_state(self, state: LoggedState, slates: np.ndarray, feedback: Feedback) -> LoggedState:
+        """Push the shown items (slate order) and their feedback onto the history."""
+        slates = self._check_slates(state, slates)
+        k, length = slates.shape[1], self.history_len
+        fb = self._stack(feedback)  # (B, k, S)
+        new_items = slates[:, ::-1]
+        new_feedback = fb[:, ::-1]
+        items = np.concatenate([new_items, state.hist_items], axis=1)[:, :length]
+        hist_fb = np.concatenate([new_feedback, state.hist_feedback], axis=1)[:, :length]
+        if k > length:
+            items, hist_fb = items[:, :length], hist_fb[:, :length]
+        consumed = fb[:, :, self.meta.primary]
+        return dataclasses.replace(
+            state, hist_items=items, hist_feedback=hist_fb,
+            session_steps=state.session_steps + 1,
+            session_sums=state.session_sums + fb.max(axis=1),
+            profile_sum=state.profile_sum + np.einsum("bk,bkf->bf", consumed, self._item_x[slates]),
+            profile_count=state.profile_count + consumed.sum(axis=1),
+            hours_since=np.zeros(len(state)),
+        )
+
+    def next_session(self, state: LoggedState, gap_s: np.ndarray) -> LoggedState:
+        """Start the user's next session (history kept, session counters reset)."""
+        return dataclasses.replace(
+            state,
+            session_steps=np.zeros(len(state), dtype=np.int64),
+            session_index=state.session_index + 1,
+            session_sums=np.zeros_like(state.session_sums),
+            hours_since=np.asarray(gap_s, dtype=np.float64) / HOUR_S,
+        )
+
+    # ------------------------------------------------------------------ response
+    @torch.inference_mode()
+    def predict(self, state: LoggedState, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Marginal predictions for each user and item: the probability of each binary
+        signal and the mean of each continuous one, shape (B, k) for (B, k) item ids."""
+        items = self._check_slates(state, items)
+        reps, logit = self._forward(state, items)
+        p1 = torch.sigmoid(logit)
+        out0 = self.response.conditional(reps, torch.zeros_like(p1))
+        out1 = self.response.conditional(reps, torch.ones_like(p1))
+        result: dict[str, np.ndarray] = {}
+        shape = items.shape
+        for s, signal in enumerate(self.signals):
+            if s == self.meta.primary:
+                value = p1
+            elif signal.is_binary:
+                value = p1 * torch.sigmoid(out1[s][:, 0]) + (1 - p1) * torch.sigmoid(out0[s][:, 0])
+            else:
+                m0 = out0[s][:, 0] * float(self._std[s]) + float(self._mean[s])
+                m1 = out1[s][:, 0] * float(self._std[s]) + float(self._mean[s])
+                value = p1 * m1 + (1 - p1) * m0
+            result[signal.name] = value.cpu().numpy().reshape(shape)
+        return result
+
+    @torch.inference_mode()
+    def respond(self, state: LoggedState, slates: np.ndarray, rng: RandomSource) -> Feedback:
+        """Sample every signal for every slate position, shape (B, k), float32."""
+        slates = self._check_slates(state, slates)
+        shape = slates.shape
+        n = slates.size
+        reps, logit = self._forward(state, slates)
+        p1 = torch.sigmoid(logit).cpu().numpy()
+        primary = (rng.random(n) < p1).astype(np.float32)
+        outs = self.response.conditional(reps, torch.from_numpy(primary).to(self.device))
+        feedback: Feedback = {}
+        for s, signal in enumerate(self.signals):
+            if s == self.meta.primary:
+                values = primary
+            elif signal.is_binary:
+                prob = torch.sigmoid(outs[s][:, 0]).cpu().numpy()
+                values = (rng.random(n) < prob).astype(np.float32)
+            else:
+                out = outs[s].cpu().numpy()
+                sigma = np.exp(np.clip(out[:, 1], LOG_SIGMA_MIN, LOG_SIGMA_MAX))
+                z = out[:, 0] + sigma * rng.standard_normal(n)
+                values = np.clip(z * self._std[s] + self._mean[s], self._min[s], self._max[s])
+            feedback[signal.name] = values.astype(np.float32).reshape(shape)
+        return feedback
+
+    def _forward(self, state: LoggedState, slates: np.ndarray) -> tuple[list[torch.Tensor],
+                                                                          torch.Tensor]:
+        k = slates.shape[1]
+        user = np.repeat(self._user_index(state.user_ids), k)
+        item = self._item_index(slates.ravel())
+        hist = np.repeat(self._history_index(state.hist_items), k, axis=0)
+        hist_fb = np.repeat(state.hist_feedback, k, axis=0)
+        context = np.column_stack([np.log1p(state.session_steps), np.log1p(state.session_index),
+                                   np.log1p(state.profile_count),
+                                   np.log1p(state.hours_since)]).astype(np.float32)
+        profile = state.profile_sum / np.maximum(state.profile_count, 1.0)[:, None]
+        context, profile = np.repeat(context, k, axis=0), np.repeat(profile, k, axis=0)
+        net = self.response
+        x = net.inputs(*(self._tensor(a) for a in (user, item, hist, hist_fb, context,
+                                                   profile.astype(np.float32))))
+        reps = net.represent(x)
+        logit = net.primary_logit(reps)
+        bh = self.behaviour
+        if bh.click_temperature != 1.0:
+            logit = logit / bh.click_temperature
+        if bh.popularity_bias != 0.0:
+            pop = self.tensors.item_popularity[slates.ravel()].astype(np.float32)
+            logit = logit + bh.popularity_bias * self._tensor(pop)
+        return reps, logit
+
+    # ------------------------------------------------------------------ leaving and returning
+    @torch.inference_mode()
+    def leave_prob(self, state: LoggedState, feedback: Feedback) -> np.ndarray:
+        """Probability of ending the session after this step (state after the step)."""
+        step = self._stack(feedback).max(axis=1)
+        steps = np.maximum(state.session_steps, 1)
+        context = np.column_stack([
+            np.log1p(state.session_steps), np.log1p(state.session_index), step,
+            state.session_sums / steps[:, None],
+        ]).astype(np.float32)
+        logit = self.leave(self._tensor(self._user_index(state.user_ids)),
+                           self._tensor(context))[:, 0].cpu().numpy().astype(np.float64)
+        logit = logit + np.log(self.behaviour.leave_scale)
+        return 1.0 / (1.0 + np.exp(-logit))
+
+    @torch.inference_mode()
+    def return_distribution(self, state: LoggedState) -> np.ndarray:
+        """Probability of each return-gap bucket after the current session, (B, buckets)."""
+        steps = np.maximum(state.session_steps, 1)
+        context = np.column_stack([
+            np.log1p(state.session_steps), np.log1p(state.session_index),
+            state.session_sums / steps[:, None],
+        ]).astype(np.float32)
+        logits = self.returns(self._tensor(self._user_index(state.user_ids)),
+                              self._tensor(context))
+        return torch.softmax(logits, dim=1).cpu().numpy().astype(np.float64)
+
+    def return_gap(self, state: LoggedState, rng: RandomSource) -> np.ndarray:
+        """Sampled seconds until the next session: a bucket, then log-uniform inside it."""
+        probs = self.return_distribution(state)
+        cdf = np.cumsum(probs, axis=1)
+        u = rng.random(len(state))[:, None]
+        bucket = np.minimum((u > cdf).sum(axis=1), probs.shape[1] - 1)
+        lo, hi = self._log_lo[bucket], self._log_hi[bucket]
+        gap = np.exp(lo + (hi - lo) * rng.random(len(state)))
+        return gap * self.behaviour.return_scale
+
+    def return_gap_mean(self, state: LoggedState) -> np.ndarray:
+        """Expected seconds until the next session (exact for the bucketed distribution)."""
+        lo, hi = self._log_lo, self._log_hi
+        bucket_mean = (np.exp(hi) - np.exp(lo)) / (hi - lo)
+        return (self.return_distribution(state) @ bucket_mean) * self.behaviour.return_scale
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: Any, *, overwrite: bool = False) -> Any:
+        """Write to a folder: `simulator.json` and `weights.pt` (atomic)."""
+        from simulators.persistence import save_simulator
+
+        return save_simulator(self, directory, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, directory: Any, device: str = "auto") -> LoggedUserSimulator:
+        """Read a folder written by `save` (weights only; no code is unpickled)."""
+        from simulators.persistence import load_simulator
+
+        return load_simulator(directory, device=device)
+
+    # ------------------------------------------------------------------ helpers
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+
+    def _user_index(self, users: np.ndarray) -> np.ndarray:
+        return np.where(self.tensors.known_user[users], users, self.n_users)
+
+    def _item_index(self, items: np.ndarray) -> np.ndarray:
+        return np.where(self.tensors.known_item[items], items, self.n_items)
+
+    def _history_index(self, hist_items: np.ndarray) -> np.ndarray:
+        safe = np.maximum(hist_items, 0)
+        return np.where(hist_items < 0, self.n_items + 1, self._item_index(safe))
+
+    def _stack(self, feedback: Feedback) -> np.ndarray:
+        missing = [n for n in self.signal_names if n not in feedback]
+        if missing:
+            raise InputError(f"feedback lacks signal(s) {missing}; expected {self.signal_names}")
+        return np.stack([np.asarray(feedback[n], np.float32) for n in self.signal_names], axis=-1)
+
+    def _check_users(self, user_ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(user_ids, dtype=np.int64)
+        if ids.ndim != 1 or (len(ids) and (ids.min() < 0 or ids.max() >= self.n_users)):
+            raise InputError(
+                f"user_ids must be a 1-d array of ids in 0..{self.n_users - 1}, got shape "
+                f"{ids.shape}"
+            )
+        return ids
+
+    def _check_slates(self, state: LoggedState, slates: np.ndarray) -> np.ndarray:
+        return check_slates(slates, len(state), self.n_items)

@@ -1,0 +1,165 @@
+"""Torch networks of a fitted simulator: the multi-task response model and the small
+user-context models behind leaving and returning."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+from simulators.sim_config import SimulatorConfig
+
+HEAD_WIDTH = 32
+LOG_SIGMA_MIN, LOG_SIGMA_MAX = -2.0, 3.0
+"""Bounds of a continuous head's log standard deviation (standardised units). The lower
+bound keeps an exactly predictable value (a watch ratio of 0 without a click) from driving
+the Gaussian likelihood to minus infinity and swamping the other signals' losses."""
+
+
+def mlp(sizes: list[int], final_activation: bool = True) -> nn.Sequential:
+    """Linear layers with ReLU between them (and after the last when asked)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(a, b))
+        if final_activation or i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class ResponseNet(nn.Module):
+    """Multi-task response model over user, item, features and recent history.
+
+    Inputs per row: `user` and `item` ids (id n_users / n_items means unknown), the last
+    `history_len` items (`hist_items`, padded with n_items + 1) with their feedback
+    (`hist_feedback`), `context` = (log1p step in session, log1p session index, log1p items
+    consumed so far, log1p hours since the previous interaction), and `profile`: the mean
+    item features of everything the user consumed (primary signal 1) so far, a long-term
+    interest summary beyond the short history. A shared
+    bottom or an MMoE gives one representation per signal. The primary (binary) signal has
+    its own head; every other head also sees the primary signal's value, so dependences such
+    as "a like needs a click" are learnt and sampling stays consistent. Binary heads output a
+    logit, continuous heads a mean and a log standard deviation (standardised units).
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        user_x: torch.Tensor,
+        item_x: torch.Tensor,
+        binary: list[bool],
+        primary: int,
+        config: SimulatorConfig,
+    ) -> None:
+        super().__init__()
+        d = config.embed_dim
+        self.n_users, self.n_items = n_users, n_items
+        self.primary = primary
+        self.binary = list(binary)
+        self.use_features = config.use_features and (user_x.shape[1] + item_x.shape[1]) > 0
+        self.use_history = config.use_history
+        self.arch = config.arch
+        n_signals = len(binary)
+        fu, fi = user_x.shape[1], item_x.shape[1]
+        self.register_buffer("user_x", torch.cat([user_x, torch.zeros(1, fu)]))
+        self.register_buffer("item_x", torch.cat([item_x, torch.zeros(2, fi)]))
+        self.user_emb = nn.Embedding(n_users + 1, d)
+        self.item_emb = nn.Embedding(n_items + 2, d, padding_idx=n_items + 1)
+        nn.init.normal_(self.user_emb.weight, std=0.05)
+        nn.init.normal_(self.item_emb.weight, std=0.05)
+        with torch.no_grad():
+            self.item_emb.weight[n_items + 1].zero_()
+        in_dim = 3 * d
+        if self.use_features:
+            in_dim += fu + fi
+        if self.use_history:
+            self.feedback_proj = nn.Linear(n_signals, d)
+            in_dim += 2 * d + n_signals + 5
+            if self.use_features:
+                in_dim += 4 * fi
+        self.dropout = nn.Dropout(config.feature_dropout)
+        sizes = [in_dim, *config.hidden]
+        if self.arch == "mmoe":
+            self.experts = nn.ModuleList(mlp(sizes) for _ in range(config.n_experts))
+            self.gates = nn.ModuleList(nn.Linear(in_dim, config.n_experts)
+                                       for _ in range(n_signals))
+        else:
+            self.bottom = mlp(sizes)
+        width = config.hidden[-1]
+        self.heads = nn.ModuleList()
+        for s, is_binary in enumerate(binary):
+            extra = 0 if s == primary else 1
+            out = 1 if is_binary else 2
+            self.heads.append(mlp([width + extra, HEAD_WIDTH, out], final_activation=False))
+
+    def inputs(
+        self,
+        user: torch.Tensor,
+        item: torch.Tensor,
+        hist_items: torch.Tensor,
+        hist_feedback: torch.Tensor,
+        context: torch.Tensor,
+        profile: torch.Tensor,
+    ) -> torch.Tensor:
+        """The concatenated input vector of each row."""
+        u, i = self.user_emb(user), self.item_emb(item)
+        parts = [u, i, u * i]
+        if self.use_features:
+            item_x = self.item_x[item]
+            parts += [self.user_x[user], item_x]
+        if self.use_history:
+            mask = (hist_items != self.n_items + 1).float()
+            count = mask.sum(1, keepdim=True).clamp(min=1.0)
+            weights = (mask / count).unsqueeze(-1)
+            hist = self.item_emb(hist_items) + self.feedback_proj(hist_feedback)
+            hist_vec = (hist * weights).sum(1)
+            parts += [hist_vec, i * hist_vec, (hist_feedback * weights).sum(1), context,
+                      mask.mean(1, keepdim=True)]
+            if self.use_features:
+                hist_x = (self.item_x[hist_items] * weights).sum(1)
+                parts += [hist_x, hist_x * item_x, profile, profile * item_x]
+        return self.dropout(torch.cat(parts, dim=1))
+
+    def represent(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """One representation per signal (the same tensor for a shared bottom)."""
+        if self.arch == "mmoe":
+            experts = torch.stack([e(x) for e in self.experts], dim=1)  # (N, E, H)
+            return [(torch.softmax(g(x), dim=1).unsqueeze(-1) * experts).sum(1)
+                    for g in self.gates]
+        shared = self.bottom(x)
+        return [shared] * len(self.heads)
+
+    def primary_logit(self, reps: list[torch.Tensor]) -> torch.Tensor:
+        """Logit of the primary signal, shape (N,)."""
+        return self.heads[self.primary](reps[self.primary]).squeeze(1)
+
+    def conditional(
+        self, reps: list[torch.Tensor], primary_value: torch.Tensor
+    ) -> list[torch.Tensor | None]:
+        """Outputs of the other heads given the primary signal's value (None for primary)."""
+        value = primary_value.unsqueeze(1)
+        return [
+            None if s == self.primary else head(torch.cat([reps[s], value], dim=1))
+            for s, head in enumerate(self.heads)
+        ]
+
+
+class UserContextNet(nn.Module):
+    """A small MLP over a user's id embedding, user features and per-row context; used for
+    the leave hazard (one logit) and the return-gap distribution (one logit per bucket)."""
+
+    def __init__(
+        self, n_users: int, user_x: torch.Tensor, context_dim: int, out_dim: int,
+        embed_dim: int = 8, width: int = 64,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("user_x", torch.cat([user_x, torch.zeros(1, user_x.shape[1])]))
+        self.user_emb = nn.Embedding(n_users + 1, embed_dim)
+        nn.init.normal_(self.user_emb.weight, std=0.05)
+        self.net = mlp([embed_dim + user_x.shape[1] + context_dim, width, width, out_dim],
+                       final_activation=False)
+
+    def forward(self, user: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """Logits of shape (N, out_dim)."""
+        return self.net(torch.cat([self.user_emb(user), self.user_x[user], context], dim=1))

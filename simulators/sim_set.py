@@ -1,0 +1,253 @@
+"""`SimulatorSet`: K fitted simulators that disagree where the data is thin (Sim2Rec).
+
+Members differ by bootstrap resamples of users, seeds, embedding sizes and widths, feature
+dropout, and explicit behaviour perturbations (click temperature, popularity bias, leave
+and return scales). Each member has a parameter vector describing how it was made and its
+own held-out fidelity. Members whose click AUC falls more than `max_auc_gap` below the best
+have their behaviour perturbation shrunk until they are within it: diversity, no nonsense.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from offline_data.atomic import atomic_directory
+from offline_data.errors import InputError
+from offline_data.log import InteractionLog
+from simulators.fidelity import HeldOut, binary_metrics, held_out, predict_rows
+from simulators.fitting import fit
+from simulators.logged import LoggedUserSimulator
+from simulators.persistence import SimulatorFileError, load_simulator, write_simulator_files
+from simulators.sim_config import Behaviour, SimulatorConfig
+
+logger = logging.getLogger("simulators")
+
+SET_FILE = "simulator_set.json"
+PARAM_NAMES = ("bootstrap", "seed", "embed_dim", "width", "feature_dropout",
+               "click_temperature", "popularity_bias", "leave_scale", "return_scale")
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """How one member was made."""
+
+    seed: int
+    bootstrap: bool
+    embed_dim: int
+    width: int
+    feature_dropout: float
+    behaviour: Behaviour
+
+    @property
+    def params(self) -> np.ndarray:
+        """The member's parameter vector, in the order of `PARAM_NAMES`."""
+        b = self.behaviour
+        return np.array([float(self.bootstrap), self.seed, self.embed_dim, self.width,
+                         self.feature_dropout, b.click_temperature, b.popularity_bias,
+                         b.leave_scale, b.return_scale])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MemberSpec:
+        """Inverse of `to_dict`."""
+        return cls(**{**data, "behaviour": Behaviour(**data["behaviour"])})
+
+
+def member_specs(k: int, base: SimulatorConfig, seed: int) -> list[MemberSpec]:
+    """K member recipes: member 0 is the plain fit; the others draw their variations."""
+    width = base.hidden[0]
+    specs = [MemberSpec(base.seed, False, base.embed_dim, width, base.feature_dropout,
+                        Behaviour())]
+    for i in range(1, k):
+        rng = np.random.default_rng([seed, 7, i])
+        specs.append(MemberSpec(
+            seed=int(rng.integers(0, 2**31 - 1)),
+            bootstrap=True,
+            embed_dim=int(rng.choice([16, 32, 48])),
+            width=int(rng.choice([64, 128, 192])),
+            feature_dropout=round(float(rng.uniform(0.0, 0.2)), 3),
+            behaviour=Behaviour(
+                click_temperature=round(float(np.exp(rng.uniform(-0.3, 0.3))), 3),
+                popularity_bias=round(float(rng.uniform(-0.3, 0.3)), 3),
+                leave_scale=round(float(np.exp(rng.uniform(-0.4, 0.4))), 3),
+                return_scale=round(float(np.exp(rng.uniform(-0.4, 0.4))), 3),
+            ),
+        ))
+    return specs
+
+
+class SimulatorSet:
+    """A set of fitted simulators with their recipes, fidelity and a train / held-out split.
+
+    Environments sample one member per episode; agents are trained on the `train` members
+    and tested on the `heldout` ("unseen") ones.
+    """
+
+    def __init__(self, members: list[LoggedUserSimulator], specs: list[MemberSpec],
+                 fidelity: list[dict[str, float]], heldout: tuple[int, ...] = (),
+                 report: dict[str, Any] | None = None) -> None:
+        if not members or len(members) != len(specs) or len(specs) != len(fidelity):
+            raise InputError("a SimulatorSet needs one spec and one fidelity entry per member")
+        spaces = {(m.n_users, m.n_items, tuple(m.signal_names)) for m in members}
+        if len(spaces) != 1:
+            raise InputError("all members of a SimulatorSet must share users, items and signals")
+        bad = [i for i in heldout if not 0 <= i < len(members)]
+        if bad:
+            raise InputError(f"held-out member indices {bad} are outside 0..{len(members) - 1}")
+        self.members = list(members)
+        self.specs = list(specs)
+        self.fidelity = list(fidelity)
+        self.heldout = tuple(sorted(set(heldout)))
+        self.report = report or {}
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def fit(
+        cls,
+        log: InteractionLog,
+        k: int = 8,
+        *,
+        config: SimulatorConfig | None = None,
+        n_heldout: int = 2,
+        seed: int = 0,
+        test_fraction: float = 0.1,
+        max_auc_gap: float = 0.03,
+        split: HeldOut | None = None,
+    ) -> SimulatorSet:
+        """Fit `k` diverse members on `log` (minus its held-out part, which measures each
+        member's fidelity) and mark `n_heldout` of them as unseen."""
+        if k < 2:
+            raise InputError(f"a simulator set needs k >= 2 members, got {k}")
+        if not 0 <= n_heldout < k:
+            raise InputError(f"n_heldout must be in 0..{k - 1}, got {n_heldout}")
+        config = config or SimulatorConfig()
+        split = split or held_out(log, test_fraction)
+        train = split.train(log)
+        members, specs = [], member_specs(k, config, seed)
+        present = np.unique(train.interactions["user_id"].to_numpy())
+        for i, spec in enumerate(specs):
+            weights = None
+            if spec.bootstrap:
+                draws = np.random.default_rng(spec.seed).choice(present, size=len(present))
+                weights = np.bincount(draws, minlength=train.n_users)
+            member_config = config.replace(
+                seed=spec.seed, embed_dim=spec.embed_dim,
+                hidden=(spec.width, max(spec.width // 2, 16)),
+                feature_dropout=spec.feature_dropout, behaviour=Behaviour())
+            logger.info("fitting member %d of %d", i + 1, k)
+            members.append(fit(train, member_config, user_weights=weights)
+                           .with_behaviour(spec.behaviour))
+        primary = members[0].primary_signal
+        y = log.interactions[primary].to_numpy(dtype=np.float64)[split.mask]
+        preds = [predict_rows(m, log, split.mask)[primary] for m in members]
+        aucs = [binary_metrics(y, p)["auc"] for p in preds]
+        best = max(aucs)
+        for i in range(k):
+            shrinks = 0
+            while aucs[i] < best - max_auc_gap and shrinks < 6:
+                bh = members[i].behaviour
+                milder = replace(bh, click_temperature=float(np.sqrt(bh.click_temperature)),
+                                 popularity_bias=bh.popularity_bias / 2)
+                members[i] = members[i].with_behaviour(milder)
+                specs[i] = replace(specs[i], behaviour=milder)
+                preds[i] = predict_rows(members[i], log, split.mask)[primary]
+                aucs[i] = binary_metrics(y, preds[i])["auc"]
+                shrinks += 1
+            if aucs[i] < best - max_auc_gap:
+                logger.warning("member %d stays %.3f AUC below the best", i, best - aucs[i])
+        fidelity = [{primary + "_" + key: v for key, v in binary_metrics(y, p).items()}
+                    for p in preds]
+        spread = np.std(np.stack(preds), axis=0)
+        heldout = tuple(range(k - n_heldout, k))
+        report = {"held_out": split.description, "disagreement": float(spread.mean()),
+                  "disagreement_p90": float(np.quantile(spread, 0.9)), "primary": primary}
+        return cls(members, specs, fidelity, heldout, report)
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __getitem__(self, index: int) -> LoggedUserSimulator:
+        return self.members[index]
+
+    @property
+    def params(self) -> np.ndarray:
+        """(K, len(PARAM_NAMES)) parameter vectors of the members."""
+        return np.stack([s.params for s in self.specs])
+
+    @property
+    def train_indices(self) -> tuple[int, ...]:
+        """Members for training agents."""
+        return tuple(i for i in range(len(self)) if i not in self.heldout)
+
+    def split(self, n_heldout: int | None = None) -> tuple[SimulatorSet, SimulatorSet]:
+        """(training members, held-out members) as two sets; `n_heldout` re-chooses how
+        many of the last members are held out."""
+        heldout = self.heldout if n_heldout is None else tuple(
+            range(len(self) - n_heldout, len(self)))
+        if not 0 < len(heldout) < len(self):
+            raise InputError(f"split needs 1..{len(self) - 1} held-out members, got "
+                             f"{len(heldout)}")
+        train = [i for i in range(len(self)) if i not in heldout]
+        return self.subset(train), self.subset(list(heldout))
+
+    def subset(self, indices: list[int]) -> SimulatorSet:
+        """The members at `indices` (none held out)."""
+        return SimulatorSet([self.members[i] for i in indices], [self.specs[i] for i in indices],
+                            [self.fidelity[i] for i in indices], (), self.report)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description: each member's params and fidelity, disagreement."""
+        return {
+            "param_names": list(PARAM_NAMES),
+            "members": [{"index": i, "params": dict(zip(PARAM_NAMES, s.params.tolist(),
+                                                        strict=True)),
+                         "heldout": i in self.heldout, **self.fidelity[i]}
+                        for i, s in enumerate(self.specs)],
+            **self.report,
+        }
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """Write `simulator_set.json` and one simulator folder per member (atomic)."""
+        with atomic_directory(directory, overwrite=overwrite, marker=SET_FILE) as tmp:
+            self.write_files(tmp)
+        return Path(directory)
+
+    def write_files(self, folder: Path) -> None:
+        """Write the set into an existing (temporary) folder."""
+        for i, member in enumerate(self.members):
+            path = folder / f"member_{i:02d}"
+            path.mkdir()
+            write_simulator_files(member, path)
+        meta = {"format": "recgym-simulator-set", "version": 1,
+                "specs": [s.to_dict() for s in self.specs], "fidelity": self.fidelity,
+                "heldout": list(self.heldout), "report": self.report}
+        (folder / SET_FILE).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str = "auto") -> SimulatorSet:
+        """Read a folder written by `save` (weights only, never unpickled code)."""
+        folder = Path(directory)
+        path = folder / SET_FILE
+        if not path.is_file():
+            raise SimulatorFileError(
+                f"{folder}: no {SET_FILE}; this is not a folder written by SimulatorSet.save")
+        try:
+            meta = json.loads(path.read_text())
+            specs = [MemberSpec.from_dict(s) for s in meta["specs"]]
+            fidelity, heldout, report = meta["fidelity"], meta["heldout"], meta["report"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SimulatorFileError(f"{path}: unreadable ({exc})") from None
+        members = [load_simulator(folder / f"member_{i:02d}", device=device)
+                   for i in range(len(specs))]
+        return cls(members, specs, fidelity, tuple(heldout), report)

@@ -1,0 +1,80 @@
+"""A small, seeded training loop with early stopping on a validation split."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+LossFn = Callable[[torch.Tensor], torch.Tensor]
+"""Maps a batch of row indices to the batch's mean loss."""
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' picks cuda when present, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def fit_rows(
+    model: nn.Module,
+    loss_fn: LossFn,
+    train_rows: torch.Tensor,
+    val_rows: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    patience: int,
+    seed: int,
+    desc: str,
+    progress: bool,
+) -> dict[str, float]:
+    """Train `model` on mini-batches of `train_rows`, keep the weights with the lowest
+    validation loss, stop after `patience` epochs without improvement.
+
+    Returns the best validation loss, its epoch and the epochs run.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    best = float("inf")
+    best_state = copy.deepcopy(model.state_dict())
+    best_epoch, waited, ran = 0, 0, 0
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False, unit="epoch")
+    for epoch in bar:
+        model.train()
+        order = train_rows[torch.randperm(len(train_rows), generator=generator)]
+        for batch in order.split(batch_size):
+            loss = loss_fn(batch)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+        val = evaluate_rows(model, loss_fn, val_rows, batch_size * 4)
+        ran = epoch + 1
+        if val < best - 1e-5:
+            best, best_epoch, waited = val, ran, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            waited += 1
+        bar.set_postfix(val_loss=f"{val:.4f}", best=f"{best:.4f}")
+        if waited >= patience:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return {"val_loss": best, "best_epoch": best_epoch, "epochs_run": ran}
+
+
+@torch.no_grad()
+def evaluate_rows(model: nn.Module, loss_fn: LossFn, rows: torch.Tensor, batch_size: int) -> float:
+    """Mean loss over `rows` (row-weighted), in eval mode."""
+    model.eval()
+    total, count = 0.0, 0
+    for batch in rows.split(batch_size):
+        total += float(loss_fn(batch)) * len(batch)
+        count += len(batch)
+    return total / max(count, 1)

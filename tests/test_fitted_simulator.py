@@ -1,0 +1,226 @@
+"""LoggedUserSimulator: interface, fitting, fidelity, ground-truth recovery, persistence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from offline_data import InputError, load_kuairand, load_movielens
+from simulators import (
+    Behaviour,
+    LoggedUserSimulator,
+    SimulatorConfig,
+    SimulatorFileError,
+    UserSimulator,
+    fit,
+    fit_with_fidelity,
+    ground_truth,
+    held_out,
+    synthetic_fitting_log,
+)
+from simulators.fidelity import popularity_baseline, predict_rows, signal_metrics
+
+FAST = SimulatorConfig(progress=False, epochs=25, aux_epochs=10)
+
+
+@pytest.fixture(scope="module")
+def truth_log():
+    """600 synthetic users: 5 days to fit on, 2 fresh days with the true click probs."""
+    return synthetic_fitting_log(users=600, days=5, fresh_days=2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def split(truth_log):
+    log, fraction = truth_log
+    return held_out(log, fraction)
+
+
+@pytest.fixture(scope="module")
+def sim(truth_log, split):
+    return fit(split.train(truth_log[0]), FAST)
+
+
+def test_fitted_simulator_implements_the_interface(sim):
+    assert isinstance(sim, UserSimulator)
+    assert sim.signal_names == ["click", "like", "watch_ratio"]
+    assert sim.primary_signal == "click"
+    rng = np.random.default_rng(0)
+    state = sim.start(np.arange(50), rng)
+    slates = rng.integers(0, sim.n_items, (50, 3))
+    feedback = sim.respond(state, slates, rng)
+    for values in feedback.values():
+        assert values.shape == (50, 3) and values.dtype == np.float32
+    assert set(np.unique(feedback["click"])) <= {0.0, 1.0}
+    after = sim.step_state(state, slates, feedback)
+    assert np.array_equal(after.hist_items[:, :3], slates[:, ::-1])
+    assert np.all(after.session_steps == 1) and np.all(state.session_steps == 0)
+    leave = sim.leave_prob(after, feedback)
+    assert leave.shape == (50,) and np.all((leave > 0) & (leave < 1))
+    gaps = sim.return_gap(after, rng)
+    assert np.all(gaps >= sim.meta.session_gap)
+    nxt = sim.next_session(after, gaps)
+    assert np.all(nxt.session_index == 1) and np.all(nxt.session_steps == 0)
+
+
+def test_dependent_signals_stay_consistent(sim):
+    """Likes and watching follow clicks: the heads are conditioned on the sampled click."""
+    rng = np.random.default_rng(1)
+    state = sim.start(rng.integers(0, sim.n_users, 4000), rng)
+    feedback = sim.respond(state, rng.integers(0, sim.n_items, (4000, 1)), rng)
+    no_click = feedback["click"] == 0
+    assert feedback["like"][no_click].mean() < 0.02
+    watch = feedback["watch_ratio"]
+    assert watch[no_click].mean() < 0.1 * watch[~no_click].mean()
+
+
+def test_same_seed_same_samples_and_fit_is_repeatable(truth_log, split, sim):
+    state = sim.start(np.arange(30))
+    slates = np.tile(np.arange(5), (30, 1))
+    a = sim.respond(state, slates, np.random.default_rng(7))
+    b = sim.respond(state, slates, np.random.default_rng(7))
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    small = SimulatorConfig(progress=False, epochs=2, aux_epochs=2, seed=3)
+    train = split.train(truth_log[0])
+    first, second = fit(train, small), fit(train, small)
+    for x, y in zip(first.response.state_dict().values(), second.response.state_dict().values(),
+                    strict=True):
+        assert torch.equal(x, y)
+
+
+def test_recovers_the_ground_truth(sim, truth_log, split):
+    """Fast version of the recovery figures (full size: `recgym fit-sim --data synthetic`)."""
+    truth = ground_truth(sim, truth_log[0], split.mask)
+    assert truth["prob_corr"] >= 0.85, truth
+    assert truth["auc"] >= truth["oracle_auc"] - 0.05, truth
+    assert truth["session_length_rel_err"] <= 0.2, truth
+    assert truth["return_gap_rel_err"] <= 0.15, truth
+
+
+def test_beats_popularity_on_held_out_clicks(sim, truth_log, split):
+    log = truth_log[0]
+    train = split.train(log)
+    y = log.interactions["click"].to_numpy()[split.mask]
+    own = signal_metrics(True, y, predict_rows(sim, log, split.mask)["click"])
+    pop = signal_metrics(True, y, popularity_baseline(train, log, split.mask, "click"))
+    assert own["auc"] > pop["auc"] + 0.02
+
+
+def test_behaviour_perturbations(sim):
+    rng = np.random.default_rng(0)
+    state = sim.start(np.arange(200), rng)
+    slates = rng.integers(0, sim.n_items, (200, 1))
+    fb = sim.respond(state, slates, rng)
+    after = sim.step_state(state, slates, fb)
+    base = sim.leave_prob(after, fb)
+    more = sim.with_behaviour(Behaviour(leave_scale=3.0)).leave_prob(after, fb)
+    np.testing.assert_allclose(more / (1 - more), 3.0 * base / (1 - base), rtol=1e-5)
+    longer = sim.with_behaviour(Behaviour(return_scale=2.0))
+    np.testing.assert_allclose(longer.return_gap_mean(after), 2 * sim.return_gap_mean(after),
+                               rtol=1e-6)
+    hot = sim.with_behaviour(Behaviour(click_temperature=3.0)).predict(state, slates)["click"]
+    p = sim.predict(state, slates)["click"]
+    assert np.abs(hot - 0.5).mean() < np.abs(p - 0.5).mean()
+
+
+def test_save_load_gives_identical_predictions_and_samples(sim, tmp_path):
+    sim = sim.with_behaviour(Behaviour(popularity_bias=0.2, leave_scale=1.5))
+    sim.save(tmp_path / "sim")
+    back = LoggedUserSimulator.load(tmp_path / "sim", device="cpu")
+    assert back.behaviour == sim.behaviour
+    state = sim.start(np.arange(40))
+    slates = np.random.default_rng(0).integers(0, sim.n_items, (40, 2))
+    for name, values in sim.predict(state, slates).items():
+        np.testing.assert_array_equal(values, back.predict(state, slates)[name])
+    a = sim.respond(state, slates, np.random.default_rng(3))
+    b = back.respond(state, slates, np.random.default_rng(3))
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    fb = a
+    after = sim.step_state(state, slates, fb)
+    np.testing.assert_array_equal(sim.leave_prob(after, fb), back.leave_prob(after, fb))
+    np.testing.assert_array_equal(sim.return_gap(after, np.random.default_rng(1)),
+                                  back.return_gap(after, np.random.default_rng(1)))
+    with pytest.raises(InputError, match="already exists"):
+        sim.save(tmp_path / "sim")
+
+
+class Exploit:
+    """Unpickling this would run code; loading must refuse it."""
+
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_corrupt_or_foreign_save_folders_give_clear_errors(sim, tmp_path):
+    folder = sim.save(tmp_path / "sim")
+    weights = (folder / "weights.pt").read_bytes()
+    with pytest.raises(SimulatorFileError, match="simulator folder not found"):
+        LoggedUserSimulator.load(tmp_path / "nothing")
+    (folder / "weights.pt").write_bytes(weights[: len(weights) // 2])
+    with pytest.raises(SimulatorFileError, match=r"weights\.pt.*truncated"):
+        LoggedUserSimulator.load(folder)
+    torch.save({"x": Exploit()}, folder / "weights.pt")
+    with pytest.raises(SimulatorFileError, match=r"weights\.pt"):
+        LoggedUserSimulator.load(folder)
+    torch.save({"response.user_emb.weight": torch.zeros(3, 3)}, folder / "weights.pt")
+    with pytest.raises(SimulatorFileError, match="do not match"):
+        LoggedUserSimulator.load(folder)
+    (folder / "weights.pt").unlink()
+    with pytest.raises(SimulatorFileError, match=r"weights\.pt is missing"):
+        LoggedUserSimulator.load(folder)
+    (folder / "simulator.json").write_text("{not json")
+    with pytest.raises(SimulatorFileError, match=r"simulator\.json"):
+        LoggedUserSimulator.load(folder)
+    (folder / "simulator.json").unlink()
+    with pytest.raises(SimulatorFileError, match=r"no simulator\.json"):
+        LoggedUserSimulator.load(folder)
+
+
+def test_bad_inputs_name_the_problem(truth_log, sim):
+    log = truth_log[0]
+    with pytest.raises(InputError, match=r"no signal\(s\) \['clik'\].*'click'"):
+        fit(log, SimulatorConfig(signals=("clik",), progress=False))
+    with pytest.raises(InputError, match="all continuous"):
+        fit(log, SimulatorConfig(signals=("watch_ratio",), progress=False))
+    did_you_mean = r"unknown SimulatorConfig field.*'epoch' \(did you mean 'epochs'\?\)"
+    with pytest.raises(InputError, match=did_you_mean):
+        SimulatorConfig().replace(epoch=3)
+    with pytest.raises(InputError, match="arch"):
+        SimulatorConfig(arch="transformer")
+    with pytest.raises(InputError, match="slates must have shape"):
+        sim.respond(sim.start(np.arange(2)), np.zeros(2, dtype=int), np.random.default_rng(0))
+    with pytest.raises(InputError, match="user_ids"):
+        sim.start(np.array([sim.n_users]))
+
+
+def test_fidelity_report_has_the_promised_shape(truth_log):
+    log, fraction = truth_log
+    result = fit_with_fidelity(log, SimulatorConfig(progress=False, epochs=3, aux_epochs=3),
+                               test_fraction=fraction, baselines=False)
+    report = json.loads(json.dumps(result.fidelity))
+    assert set(report["signals"]["click"]) >= {"auc", "logloss", "ece"}
+    assert set(report["signals"]["watch_ratio"]) >= {"rmse", "mae"}
+    for key in ("session_length", "return_gap"):
+        assert set(report[key]) >= {"ks", "log_mean", "sim_mean"}
+    assert set(report["ground_truth"]) >= {"prob_corr", "auc", "oracle_auc"}
+
+
+def test_real_kuairand_beats_both_baselines(kuairand_dir):
+    log = load_kuairand(kuairand_dir)
+    result = fit_with_fidelity(log, SimulatorConfig(progress=False, epochs=4, aux_epochs=3))
+    for name in ("is_click", "is_like", "long_view"):
+        entry = result.fidelity["baselines"][name]
+        assert entry["auc_gain_vs_popularity"] > 0.01, (name, entry)
+        assert entry["auc_gain_vs_user_item"] > 0.0, (name, entry)
+
+
+def test_real_movielens_rating_beats_the_mean(movielens_dir):
+    log = load_movielens(movielens_dir)
+    result = fit_with_fidelity(log, SimulatorConfig(progress=False, epochs=5, aux_epochs=3),
+                               baselines=True)
+    rating = result.fidelity["baselines"]["rating"]
+    assert rating["simulator"]["rmse"] < rating["mean"]["rmse"] - 0.05
