@@ -25,6 +25,27 @@ def atomic_directory(
     raised before anything is written. On failure the temporary folder is removed and
     `target` is left as it was.
     """
+    target = check_output_dir(target, overwrite=overwrite, marker=marker)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def check_output_dir(target: str | Path, *, overwrite: bool = False,
+                     marker: str | None = None) -> Path:
+    """Raise an `InputError` unless `atomic_directory` may write `target` (see there); call
+    it before long work so a refusal comes first, not after."""
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise InputError(f"{target} exists and is a file; choose a folder path for the output")
@@ -46,20 +67,7 @@ def atomic_directory(
                 "replace a folder it did not write: choose another output folder, or empty "
                 "or remove it yourself"
             )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return target
 
 
 def atomic_write_bytes(target: str | Path, data: bytes) -> Path:

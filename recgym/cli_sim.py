@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from offline_data import InputError, load_log
+from offline_data.atomic import check_output_dir
 from recgym.cli_app import app
 from recgym.report import fidelity_text
 
@@ -43,12 +44,11 @@ def fit_sim(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Fit a simulator on a log (minus a held-out part), write it with fidelity.json."""
+    from simulators.persistence import META_FILE
     from simulators.pipeline import FIDELITY_FILE, fit_with_fidelity, synthetic_fitting_log
     from simulators.sim_config import SimulatorConfig
 
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"{out} already exists and is not empty; choose another --out or pass "
-                         "--overwrite")
+    check_output_dir(out, overwrite=overwrite, marker=META_FILE)
     config = SimulatorConfig(epochs=epochs, arch=arch, history_len=history_len, seed=seed,
                              progress=progress)
     if data == "synthetic":

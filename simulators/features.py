@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -12,18 +14,27 @@ from offline_data.schema import SESSION, USER
 
 logger = logging.getLogger("simulators")
 
-MAX_CATEGORIES = 50
-"""Text columns with more distinct values than this (titles, zip codes, tags) are skipped."""
 MAX_INT_CATEGORIES = 32
 """Integer columns with 3..this many distinct values are one-hot encoded as categories."""
+TOP_CATEGORIES = 31
+"""Categorical columns with more values keep the most frequent this many (plus 'other')."""
+MIN_TOP_COVERAGE = 0.5
+"""...provided those cover at least this share of the rows; otherwise (titles, zip codes,
+author ids) the column is skipped."""
+CODE_NAME = re.compile(r"(^|_)(id|ids|code|codes|cat|category|type|tag|tags|feat\d*)(_|$|\d)",
+                       re.IGNORECASE)
+"""Integer columns whose name matches this hold codes, not quantities."""
 
 
 def encode_table(table: pd.DataFrame | None, n_rows: int) -> tuple[np.ndarray, list[str]]:
     """Encode a feature table (indexed 0..n_rows-1) as a float32 matrix and its column names.
 
-    Numbers are standardised (non-negative heavy-tailed ones after log1p), missing numbers
-    become 0 with a `<col>=missing` indicator; text and small-cardinality integer columns
-    are one-hot encoded; other columns are skipped with an info message.
+    Quantities are standardised (non-negative heavy-tailed ones after log1p); missing numbers
+    become 0 with a `<col>=missing` indicator. Categories are one-hot encoded: text columns,
+    integer columns with few values, and integer columns named like codes (`*_id`,
+    `onehot_feat3`, `type`, ...); a category column with many values keeps its 31 most
+    frequent values plus "other", or is skipped (with an info message) when those cover
+    under half of the rows. List or other unhashable values are treated as text.
     """
     if table is None or table.shape[1] == 0:
         return np.zeros((n_rows, 0), np.float32), []
@@ -32,18 +43,21 @@ def encode_table(table: pd.DataFrame | None, n_rows: int) -> tuple[np.ndarray, l
     blocks: list[np.ndarray] = []
     names: list[str] = []
     for column in table.columns:
-        series = table[column]
         name = str(column)
+        series = _hashable(table[column])
         numeric = pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
         values = series.to_numpy(dtype=np.float64, na_value=np.nan) if numeric else None
         distinct = series.nunique(dropna=True)
-        if numeric and not _is_small_int_category(values, distinct):
-            block, block_names = _numeric(values, name)
-        elif distinct <= MAX_CATEGORIES and distinct > 0:
-            block, block_names = _one_hot(series, name)
-        else:
-            logger.info("feature %r skipped (%d distinct values)", name, distinct)
+        if distinct == 0:
             continue
+        if numeric and not _is_category(values, distinct, name):
+            block, block_names = _numeric(values, name)
+        else:
+            encoded = _one_hot(series, name)
+            if encoded is None:
+                logger.info("feature %r skipped (%d distinct values)", name, distinct)
+                continue
+            block, block_names = encoded
         blocks.append(block)
         names.extend(block_names)
     if not blocks:
@@ -51,13 +65,21 @@ def encode_table(table: pd.DataFrame | None, n_rows: int) -> tuple[np.ndarray, l
     return np.hstack(blocks).astype(np.float32), names
 
 
-def _is_small_int_category(values: np.ndarray, distinct: int) -> bool:
+def _hashable(series: pd.Series) -> pd.Series:
+    """Values that pandas can count: lists, dicts and sets become their text."""
+    if series.dtype == object:
+        sample = series.dropna()
+        if len(sample) and not all(isinstance(v, (str, int, float, bool)) for v in sample[:100]):
+            return series.map(lambda v: v if v is None or isinstance(v, float) else str(v))
+    return series
+
+
+def _is_category(values: np.ndarray, distinct: int, name: str) -> bool:
     finite = values[np.isfinite(values)]
-    return (
-        2 < distinct <= MAX_INT_CATEGORIES
-        and finite.size > 0
-        and bool(np.all(finite == np.round(finite)))
-    )
+    whole = finite.size > 0 and bool(np.all(finite == np.round(finite)))
+    if not whole or distinct <= 2:
+        return False
+    return distinct <= MAX_INT_CATEGORIES or bool(CODE_NAME.search(name))
 
 
 def _numeric(values: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
@@ -75,22 +97,67 @@ def _numeric(values: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
     return x[:, None], [name]
 
 
-def _one_hot(series: pd.Series, name: str) -> tuple[np.ndarray, list[str]]:
-    codes, categories = pd.factorize(series, sort=True)
-    block = np.zeros((len(series), len(categories)))
+def _one_hot(series: pd.Series, name: str) -> tuple[np.ndarray, list[str]] | None:
+    counts = series.value_counts(dropna=True)
+    if len(counts) > TOP_CATEGORIES + 1:
+        top = counts.index[:TOP_CATEGORIES]
+        if counts.iloc[:TOP_CATEGORIES].sum() < MIN_TOP_COVERAGE * series.notna().sum():
+            return None
+        keep = series.isin(top)
+        codes = np.where(keep, pd.Index(top).get_indexer(series), len(top))
+        codes = np.where(series.isna(), -1, codes)
+        labels = [*map(str, top), "other"]
+    else:
+        codes, categories = pd.factorize(series, sort=True)
+        labels = [str(c) for c in categories]
+    block = np.zeros((len(series), len(labels)))
     known = codes >= 0
     block[np.flatnonzero(known), codes[known]] = 1.0
-    return block, [f"{name}={c}" for c in categories]
+    return block, [f"{name}={label}" for label in labels]
 
 
-def history_index(user: np.ndarray, length: int) -> np.ndarray:
-    """(N, length) indices of each row's previous rows of the same user, most recent first,
-    -1 where there is none. Rows must be sorted by user then time."""
+@dataclass(frozen=True)
+class Steps:
+    """Rows grouped into steps: the consecutive rows of one user with the same timestamp
+    (the items of one slate). Simulators act per step, so histories, consumption profiles
+    and session positions are built per step: rows of a step never see each other."""
+
+    first: np.ndarray
+    """(N,) the first row of each row's step."""
+    step: np.ndarray
+    """(N,) step id of each row (contiguous from 0)."""
+    starts: np.ndarray
+    """(n_steps,) first row of each step."""
+
+    @classmethod
+    def of(cls, user: np.ndarray, timestamp: np.ndarray) -> Steps:
+        """Steps of rows sorted by user then time."""
+        n = len(user)
+        new = np.ones(n, dtype=bool)
+        if n > 1:
+            new[1:] = (user[1:] != user[:-1]) | (timestamp[1:] != timestamp[:-1])
+        starts = np.flatnonzero(new)
+        step = np.cumsum(new) - 1
+        return cls(first=starts[step], step=step, starts=starts)
+
+    def reduce_max(self, values: np.ndarray) -> np.ndarray:
+        """Per-step maximum of per-row values (rows of a step are contiguous)."""
+        if not len(values):
+            return values
+        return np.maximum.reduceat(values, self.starts, axis=0)
+
+
+def history_index(user: np.ndarray, length: int, first: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """(N, length) indices of the rows before each row's step (same user, most recent
+    first), -1 where there is none. Rows must be sorted by user then time; `first` is each
+    row's step start (default: every row is its own step)."""
     n = len(user)
+    base = np.arange(n) if first is None else first
     index = np.full((n, length), -1, dtype=np.int64)
     rows = np.arange(n)
     for lag in range(1, length + 1):
-        prev = rows - lag
+        prev = base - lag
         ok = prev >= 0
         ok[ok] = user[prev[ok]] == user[rows[ok]]
         index[ok, lag - 1] = prev[ok]
@@ -98,7 +165,8 @@ def history_index(user: np.ndarray, length: int) -> np.ndarray:
 
 
 def session_position(session: np.ndarray) -> np.ndarray:
-    """0-based step of each row within its session (rows sorted, sessions contiguous)."""
+    """0-based position of each entry within its session (entries sorted, sessions
+    contiguous); applied to steps it gives each step's position in the session."""
     n = len(session)
     starts = np.r_[True, session[1:] != session[:-1]] if n else np.zeros(0, bool)
     first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
@@ -130,19 +198,21 @@ def last_history(log: InteractionLog, length: int) -> tuple[np.ndarray, np.ndarr
 
 
 def consumption_profile(
-    user: np.ndarray, item: np.ndarray, consumed: np.ndarray, item_x: np.ndarray
+    user: np.ndarray, item: np.ndarray, consumed: np.ndarray, item_x: np.ndarray,
+    first: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the summed item features of the user's earlier consumed rows (`consumed`
-    is 1 for a consumed item) and their count, excluding the row itself. Rows sorted by
-    user then time. Returns ((N, F) float32 sums, (N,) counts)."""
+    """Per row, the summed item features of the user's consumed rows (`consumed` is 1 for
+    a consumed item) before the row's step, and their count. Rows sorted by user then
+    time; `first` is each row's step start (default: each row is its own step). Returns
+    ((N, F) float32 sums, (N,) counts)."""
     n = len(user)
     weight = consumed.astype(np.float64)
     total = np.cumsum(item_x[item] * weight[:, None], axis=0)
     count = np.cumsum(weight)
     starts = np.r_[True, user[1:] != user[:-1]] if n else np.zeros(0, bool)
-    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    user_first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
     before_sum = np.vstack([np.zeros((1, item_x.shape[1])), total[:-1]]) if n else total
     before_count = np.r_[0.0, count[:-1]] if n else count
-    base_sum = before_sum[first]
-    base_count = before_count[first]
-    return (before_sum - base_sum).astype(np.float32), before_count - base_count
+    at = np.arange(n) if first is None else first
+    return ((before_sum[at] - before_sum[user_first]).astype(np.float32),
+            before_count[at] - before_count[user_first])

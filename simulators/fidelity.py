@@ -20,6 +20,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from offline_data.errors import InputError
 from offline_data.log import InteractionLog
 from offline_data.schema import ITEM, SESSION, USER
+from simulators.features import Steps
 from simulators.fitting import row_inputs
 from simulators.logged import LoggedUserSimulator
 
@@ -59,35 +60,43 @@ class HeldOut:
     """Which rows of a log are held out for measuring fidelity, and why."""
 
     mask: np.ndarray
-    """True for held-out rows."""
+    """True for every held-out row (none of them is used for fitting)."""
+    signal_mask: np.ndarray
+    """Rows on which the per-signal metrics are measured."""
+    session_mask: np.ndarray
+    """Rows whose (whole) sessions are replayed for session length and return gap."""
     description: str
     cutoff: int | None
-    """For a time split, the Unix time where the held-out part begins."""
+    """Unix time where the held-out time window begins; the training window ends there."""
 
     def train(self, log: InteractionLog) -> InteractionLog:
-        """The log without the held-out rows (its window ends at the cutoff of a time
-        split, so return gaps that cross it are censored there)."""
+        """The log without the held-out rows (its window ends at the cutoff, so return
+        gaps that cross it are censored there)."""
         return log.select(~self.mask, end_time=self.cutoff, source=f"{log.source} [train]")
 
 
 def held_out(log: InteractionLog, test_fraction: float = 0.1) -> HeldOut:
-    """Hold out randomly exposed rows when the log has them (KuaiRand's `is_rand`: free of
-    exposure bias), else the sessions starting in the last `test_fraction` of the window."""
-    if "is_rand" in log.context_columns:
-        rand = log.interactions["is_rand"].to_numpy() == 1
-        if rand.any() and not rand.all():
-            return HeldOut(rand, f"random exposures ({int(rand.sum()):,} rows)", None)
+    """Hold out the sessions starting in the last `test_fraction` of the time window. When
+    the log has randomly exposed rows (KuaiRand's `is_rand`: free of exposure bias), those
+    are held out too and the per-signal metrics are measured on them, while sessions are
+    still measured on the last part of the window."""
     if not 0 < test_fraction < 1:
         raise InputError(f"test_fraction must be in (0, 1), got {test_fraction}")
     cutoff = int(log.end_time - test_fraction * (log.end_time - log.start_time))
     start = log.sessions["start"].to_numpy()[log.interactions[SESSION].to_numpy()]
-    mask = start >= cutoff
-    if not mask.any() or mask.all():
+    late = start >= cutoff
+    if not late.any() or late.all():
         raise InputError(f"{log.source}: holding out the last {test_fraction:.0%} of the window "
                          "leaves an empty part; use a longer log")
     days = (log.end_time - cutoff) / 86400
-    return HeldOut(mask, f"sessions in the last {days:.2f} days ({int(mask.sum()):,} rows)",
-                   cutoff)
+    window = f"sessions in the last {days:.2f} days ({int(late.sum()):,} rows)"
+    if "is_rand" in log.context_columns:
+        rand = log.interactions["is_rand"].to_numpy() == 1
+        if rand.any() and not (rand | late).all():
+            return HeldOut(rand | late, rand, late,
+                           f"signals: random exposures ({int(rand.sum()):,} rows); sessions: "
+                           f"{window}", cutoff)
+    return HeldOut(late, late, late, window, cutoff)
 
 
 def predict_rows(sim: LoggedUserSimulator, log: InteractionLog, mask: np.ndarray
@@ -116,10 +125,13 @@ def replay_sessions(
     sim: LoggedUserSimulator, log: InteractionLog, mask: np.ndarray, seed: int = 0,
     max_steps: int = 200,
 ) -> dict[str, np.ndarray]:
-    """Replay the held-out sessions (all rows of a session held out) in the simulator.
+    """Replay the held-out sessions (every row of the session held out) in the simulator,
+    step by step with the slates actually shown (the rows of one user and timestamp; when
+    slates differ in size, the first item of each), then with items drawn from the
+    held-out exposure distribution once the logged steps run out.
 
-    Returns per session: logged and simulated length, the logged return gap (NaN when
-    censored), the simulated gap, and the time left in the log after the session.
+    Returns per session: logged and simulated length (steps), the logged return gap (NaN
+    when censored), the simulated gap, and the time left in the log after the session.
     """
     _check_space(sim, log)
     rng = np.random.default_rng(seed)
@@ -131,12 +143,20 @@ def replay_sessions(
     sessions = log.sessions[held]
     if sessions.empty:
         raise InputError(f"{log.source}: no whole session is held out to replay")
-    first = np.searchsorted(session, sessions[SESSION].to_numpy())
     rows = _rows(sim, log)
-    log_len = sessions["length"].to_numpy()
+    steps: Steps = rows["steps"]
+    step_session = session[steps.starts]
+    step_size = np.diff(np.r_[steps.starts, len(session)])
+    chosen = held[step_session]
+    sizes = np.unique(step_size[chosen])
+    k = int(sizes[0]) if len(sizes) == 1 else 1
+    step_ids = np.flatnonzero(chosen)
+    first_step = np.searchsorted(step_session[step_ids], sessions[SESSION].to_numpy())
+    log_len = np.bincount(step_session[step_ids], minlength=len(held))[held]
     items = frame[ITEM].to_numpy()
     exposure = np.bincount(items[mask], minlength=sim.n_items).astype(np.float64)
     exposure /= exposure.sum()
+    first = steps.starts[step_ids[first_step]]
     state = sim.state_from_history(
         sessions[USER].to_numpy(), rows["hist_items"][first], rows["hist_feedback"][first],
         session_index=rows["session_index"][first], profile_sum=rows["profile_sum"][first],
@@ -145,11 +165,14 @@ def replay_sessions(
     sim_len = np.zeros(n, np.int64)
     sim_gap = np.zeros(n)
     alive = np.arange(n)
+    offsets = np.arange(k)
     for step in range(max_steps):
         logged = step < log_len[alive]
-        shown = np.where(logged, items[np.minimum(first[alive] + step, len(items) - 1)],
-                         rng.choice(sim.n_items, size=len(alive), p=exposure))
-        slates = shown[:, None]
+        row = steps.starts[step_ids[np.minimum(first_step[alive] + step, len(step_ids) - 1)]]
+        drawn = rng.choice(sim.n_items, size=(len(alive), k), p=exposure)
+        slates = np.where(logged[:, None], items[row[:, None] + offsets[None, :]], drawn)
+        if k > 1:  # a drawn slate must not repeat an item
+            slates = np.where(logged[:, None], slates, _distinct(drawn, sim.n_items))
         feedback = sim.respond(state, slates, rng)
         state = sim.step_state(state, slates, feedback)
         leave = rng.random(len(alive)) < sim.leave_prob(state, feedback)
@@ -170,6 +193,18 @@ def replay_sessions(
         "sim_gap": sim_gap,
         "window_left": (log.end_time - sessions["end"].to_numpy()).astype(np.float64),
     }
+
+
+def _distinct(drawn: np.ndarray, n_items: int) -> np.ndarray:
+    """Rows of item ids made distinct by shifting repeats to the next free ids."""
+    out = drawn.copy()
+    for j in range(1, out.shape[1]):
+        while True:
+            clash = (out[:, :j] == out[:, j:j + 1]).any(axis=1)
+            if not clash.any():
+                break
+            out[clash, j] = (out[clash, j] + 1) % n_items
+    return out
 
 
 def session_fidelity(replay: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
@@ -196,15 +231,17 @@ def session_fidelity(replay: dict[str, np.ndarray]) -> dict[str, dict[str, float
 
 
 def evaluate(
-    sim: LoggedUserSimulator, log: InteractionLog, mask: np.ndarray, seed: int = 0
+    sim: LoggedUserSimulator, log: InteractionLog, split: HeldOut, seed: int = 0
 ) -> dict[str, Any]:
     """Per-signal metrics on the held-out rows and session-level comparisons."""
+    mask = split.signal_mask
     pred = predict_rows(sim, log, mask)
     signals = {}
     for signal in sim.signals:
         y = log.interactions[signal.name].to_numpy(dtype=np.float64)[mask]
         signals[signal.name] = signal_metrics(signal.is_binary, y, pred[signal.name])
-    return {"signals": signals, **session_fidelity(replay_sessions(sim, log, mask, seed))}
+    replay = replay_sessions(sim, log, split.session_mask, seed)
+    return {"signals": signals, **session_fidelity(replay)}
 
 
 def popularity_baseline(train: InteractionLog, log: InteractionLog, mask: np.ndarray,
@@ -219,18 +256,18 @@ def popularity_baseline(train: InteractionLog, log: InteractionLog, mask: np.nda
     return rate[log.interactions[ITEM].to_numpy()[mask]]
 
 
-def ground_truth(sim: LoggedUserSimulator, log: InteractionLog, mask: np.ndarray,
+def ground_truth(sim: LoggedUserSimulator, log: InteractionLog, split: HeldOut,
                  seed: int = 0) -> dict[str, float]:
     """Compare with the synthetic world on held-out rows of a log made with `truth=True`:
     Pearson correlation of click probabilities with the true ones, the simulator's AUC
     against the oracle's, and the mean session length and return gap against the world's."""
     if "true_click_prob" not in log.context_columns:
         raise InputError("ground_truth needs a synthetic log generated with truth=True")
-    primary = sim.primary_signal
+    primary, mask = sim.primary_signal, split.signal_mask
     p_sim = predict_rows(sim, log, mask)[primary]
     p_true = log.interactions["true_click_prob"].to_numpy(dtype=np.float64)[mask]
     clicks = log.interactions[primary].to_numpy(dtype=np.float64)[mask]
-    sessions = session_fidelity(replay_sessions(sim, log, mask, seed))
+    sessions = session_fidelity(replay_sessions(sim, log, split.session_mask, seed))
     length, gap = sessions["session_length"], sessions["return_gap"]
     return {
         "prob_corr": float(pearsonr(p_sim, p_true).statistic),

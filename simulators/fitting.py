@@ -13,6 +13,7 @@ from offline_data.errors import InputError
 from offline_data.log import InteractionLog
 from offline_data.schema import ITEM, SESSION, TIMESTAMP, USER, Signal
 from simulators.features import (
+    Steps,
     consumption_profile,
     encode_table,
     history_index,
@@ -20,8 +21,16 @@ from simulators.features import (
     session_index_per_row,
     session_position,
 )
+from simulators.gaps import GapBuckets
 from simulators.logged import FittedMeta, LoggedUserSimulator, SimulatorTensors
-from simulators.networks import LOG_SIGMA_MAX, LOG_SIGMA_MIN, ResponseNet, UserContextNet
+from simulators.networks import (
+    LEAVE_CONTEXT,
+    LOG_SIGMA_MAX,
+    LOG_SIGMA_MIN,
+    ResponseNet,
+    UserContextNet,
+    leave_context,
+)
 from simulators.sim_config import SimulatorConfig
 from simulators.training import fit_rows, pick_device
 
@@ -61,23 +70,31 @@ def row_inputs(
     log: InteractionLog, names: list[str], history_len: int, item_x: np.ndarray,
     primary: int,
 ) -> dict[str, np.ndarray]:
-    """Per-row model inputs of a log and targets: the recent history across sessions, the
-    session context, and the long-term consumption profile (summed `item_x` of earlier rows
-    whose signal `names[primary]` is 1)."""
+    """Per-row model inputs of a log and targets, built per step (the rows of one user with
+    one timestamp, a slate; see `features.Steps`): the recent history before the step, the
+    step's position in its session, the session index, hours since the previous step, and
+    the long-term consumption profile (summed `item_x` of earlier rows whose signal
+    `names[primary]` is 1)."""
     frame = log.interactions
     user = frame[USER].to_numpy()
     item = frame[ITEM].to_numpy()
-    targets = frame[names].to_numpy(dtype=np.float32)
-    hist = history_index(user, history_len)
-    ok = hist >= 0
-    position = session_position(frame[SESSION].to_numpy())
-    sessions_before = session_index_per_row(log)
-    profile_sum, profile_count = consumption_profile(user, item, targets[:, primary], item_x)
     timestamp = frame[TIMESTAMP].to_numpy()
-    same_user = np.r_[False, user[1:] == user[:-1]]
-    hours_since = np.where(same_user, np.diff(timestamp, prepend=timestamp[:1]) / 3600.0, 0.0)
+    targets = frame[names].to_numpy(dtype=np.float32)
+    steps = Steps.of(user, timestamp)
+    hist = history_index(user, history_len, steps.first)
+    ok = hist >= 0
+    session = frame[SESSION].to_numpy()
+    position = session_position(session[steps.starts])[steps.step]
+    sessions_before = session_index_per_row(log)
+    profile_sum, profile_count = consumption_profile(user, item, targets[:, primary], item_x,
+                                                     steps.first)
+    start = steps.starts
+    previous = np.maximum(start - 1, 0)
+    same_user = (start > 0) & (user[previous] == user[start])
+    hours_step = np.where(same_user, (timestamp[start] - timestamp[previous]) / 3600.0, 0.0)
     return {
-        "hours_since": hours_since,
+        "steps": steps,
+        "hours_since": hours_step[steps.step],
         "user": user,
         "item": item,
         "profile_sum": profile_sum,
@@ -93,12 +110,12 @@ def row_inputs(
 
 
 def return_edges(session_gap: int, edges_h: tuple[float, ...]) -> np.ndarray:
-    """Bucket edges in seconds: the session gap, the configured edges above it, and an
-    open last bucket up to 1.5x the last edge."""
+    """Bucket edges in seconds: the session gap and the configured edges above it (the
+    last bucket, beyond the last edge, is open; see `simulators.gaps`)."""
     inner = [h * 3600.0 for h in edges_h if h * 3600.0 > session_gap]
     if not inner:
         raise InputError(f"return_edges_h has no edge above the session gap ({session_gap} s)")
-    return np.array([float(session_gap), *inner, inner[-1] * 1.5])
+    return np.array([float(session_gap), *inner])
 
 
 def fit(
@@ -127,11 +144,11 @@ def fit(
     rows = row_inputs(log, names, config.history_len, item_x, primary)
     n = log.n_interactions
     cutoff = log.end_time - config.val_fraction * (log.end_time - log.start_time)
-    is_val = rows["timestamp"] >= cutoff
-    if is_val.all() or not is_val.any():
-        is_val = np.random.default_rng(config.seed).random(n) < config.val_fraction
-    train_idx = _weighted(np.flatnonzero(~is_val), rows["user"], user_weights)
-    val_idx = np.flatnonzero(is_val)
+    train_rows, val_idx = validation_split(np.ones(n, dtype=bool), rows["timestamp"] >= cutoff,
+                                           config.val_fraction, config.seed)
+    is_val = np.zeros(n, dtype=bool)
+    is_val[val_idx] = True
+    train_idx = _weighted(train_rows, rows["user"], user_weights)
 
     stats = {}
     for s, signal in enumerate(signals):
@@ -140,8 +157,10 @@ def fit(
             stats[signal.name] = {"mean": float(y.mean()), "std": float(max(y.std(), 1e-3)),
                                   "min": float(rows["targets"][:, s].min()),
                                   "max": float(rows["targets"][:, s].max())}
-    train_users = np.bincount(rows["user"][~is_val], minlength=log.n_users) > 0
-    train_items = np.bincount(rows["item"][~is_val], minlength=log.n_items) > 0
+    # users and items the response model is trained on (bootstrap weights included);
+    # the others take the unknown-id path
+    train_users = np.bincount(rows["user"][train_idx], minlength=log.n_users) > 0
+    train_items = np.bincount(rows["item"][train_idx], minlength=log.n_items) > 0
     exposure = np.log1p(np.bincount(rows["item"], minlength=log.n_items).astype(np.float64))
     popularity = (exposure - exposure.mean()) / max(exposure.std(), 1e-6)
     edges = return_edges(log.session_gap, config.return_edges_h)
@@ -151,6 +170,12 @@ def fit(
     start_profile_sum = np.zeros((log.n_users, item_x.shape[1]), np.float32)
     np.add.at(start_profile_sum, rows["user"], item_x[rows["item"]] * consumed[:, None])
     start_profile_count = np.bincount(rows["user"], consumed, minlength=log.n_users)
+    last = log.sessions.groupby(USER).agg(sessions=("session_id", "size"), end=("end", "max"))
+    start_session_index = np.zeros(log.n_users, dtype=np.int64)
+    start_session_index[last.index.to_numpy()] = last["sessions"].to_numpy()
+    start_hours = np.zeros(log.n_users)
+    start_hours[last.index.to_numpy()] = np.maximum(
+        log.end_time - last["end"].to_numpy(), log.session_gap) / 3600.0
     meta = FittedMeta(
         n_users=log.n_users, n_items=log.n_items, signals=tuple(signals), primary=primary,
         continuous_stats=stats, session_gap=log.session_gap,
@@ -161,21 +186,50 @@ def fit(
                                item_popularity=popularity.astype(np.float32),
                                start_items=start_items, start_feedback=start_feedback,
                                start_profile_sum=start_profile_sum,
-                               start_profile_count=start_profile_count)
+                               start_profile_count=start_profile_count,
+                               start_session_index=start_session_index,
+                               start_hours_since=start_hours)
     ux, ix = torch.from_numpy(user_x), torch.from_numpy(item_x)
     response = ResponseNet(log.n_users, log.n_items, ux, ix, [s.is_binary for s in signals],
                            primary, config).to(device)
     report = {"rows": n, "train_rows": len(train_idx), "val_rows": len(val_idx)}
     report["response"] = _fit_response(response, rows, meta, tensors, train_idx, val_idx,
                                        config, device)
-    leave = UserContextNet(log.n_users, ux, 2 + 2 * len(signals), 1).to(device)
+    leave = UserContextNet(log.n_users, ux, LEAVE_CONTEXT + 2 * len(signals), 1).to(device)
     report["leave"] = _fit_leave(leave, log, rows, tensors, is_val, user_weights, config, device)
-    returns = UserContextNet(log.n_users, ux, 2 + len(signals), len(edges) - 1).to(device)
-    report["return"] = _fit_return(returns, log, names, tensors, edges, cutoff, user_weights,
+    returns = UserContextNet(log.n_users, ux, 2 + len(signals), len(edges)).to(device)
+    report["return"] = _fit_return(returns, log, rows, tensors, edges, cutoff, user_weights,
                                    config, device)
     report["seconds"] = round(time.perf_counter() - started, 2)
     meta = dataclasses.replace(meta, fit_report=report)
     return LoggedUserSimulator(meta, response, leave, returns, tensors, device=device)
+
+
+def drop_ids(ids: torch.Tensor, unknown: int, p: float, generator: torch.Generator
+             ) -> torch.Tensor:
+    """Replace a random share `p` of ids by the unknown id (id dropout: it trains the
+    unknown path and keeps per-id embeddings from overfitting)."""
+    if p <= 0:
+        return ids
+    drop = torch.rand(len(ids), generator=generator, device=ids.device) < p
+    return torch.where(drop, torch.full_like(ids, unknown), ids)
+
+
+def validation_split(usable: np.ndarray, late: np.ndarray, fraction: float, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of usable entries for training and for validation: the late ones validate
+    when that leaves both parts non-empty, else a seeded random `fraction` (at least one)."""
+    candidates = np.flatnonzero(usable)
+    if len(candidates) < 2:
+        raise InputError(f"{len(candidates)} usable rows are too few to train and validate")
+    is_late = late[candidates]
+    if 0 < is_late.sum() < len(candidates):
+        return candidates[~is_late], candidates[is_late]
+    rng = np.random.default_rng(seed)
+    n_val = min(max(1, round(fraction * len(candidates))), len(candidates) - 1)
+    chosen = np.zeros(len(candidates), dtype=bool)
+    chosen[rng.choice(len(candidates), n_val, replace=False)] = True
+    return candidates[~chosen], candidates[chosen]
 
 
 def _weighted(idx: np.ndarray, user: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
@@ -209,11 +263,9 @@ def _fit_response(net, rows, meta, tensors, train_idx, val_idx, config, device) 
 
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
         u, i = t["user"][batch], t["item"][batch]
-        if net.training and config.id_dropout > 0:
-            drop = torch.rand(len(batch), generator=dropout_gen, device=device) < config.id_dropout
-            u = torch.where(drop, torch.full_like(u, n_users), u)
-            drop = torch.rand(len(batch), generator=dropout_gen, device=device) < config.id_dropout
-            i = torch.where(drop, torch.full_like(i, n_items), i)
+        if net.training:
+            u = drop_ids(u, n_users, config.id_dropout, dropout_gen)
+            i = drop_ids(i, n_items, config.id_dropout, dropout_gen)
         y = t["y"][batch]
         reps = net.represent(net.inputs(u, i, t["hist"][batch], t["fb"][batch], t["ctx"][batch],
                                         t["profile"][batch]))
@@ -237,28 +289,37 @@ def _fit_response(net, rows, meta, tensors, train_idx, val_idx, config, device) 
 
 
 def _fit_leave(net, log, rows, tensors, is_val, user_weights, config, device) -> dict:
-    """Hazard of ending the session after each row; the last row of a session whose end
-    is too close to the end of the log to know is left out."""
+    """Hazard of ending the session after each step (its feedback: the best item of the
+    slate, as the simulator sees it); the last step of a session whose end is too close to
+    the end of the log to know is left out."""
     sessions = log.sessions
-    session = log.interactions[SESSION].to_numpy()
-    last_row = np.r_[session[1:] != session[:-1], True]
+    steps: Steps = rows["steps"]
+    start = steps.starts
+    session = log.interactions[SESSION].to_numpy()[start]
+    last_step = np.r_[session[1:] != session[:-1], True]
     unknown = (sessions["censored"].to_numpy() & (sessions["observed_gap"].to_numpy()
-                                                   <= log.session_gap))[session] & last_row
-    targets = rows["targets"]
-    steps = rows["position"] + 1
-    sums = _cumulative_by_group(targets, session)
-    context = np.column_stack([np.log1p(steps), np.log1p(rows["session_index"]), targets,
-                               sums / steps[:, None]]).astype(np.float32)
-    user = np.where(tensors.known_user[rows["user"]], rows["user"], log.n_users)
+                                                   <= log.session_gap))[session] & last_step
+    feedback = steps.reduce_max(rows["targets"])
+    taken = rows["position"][start] + 1
+    sums = _cumulative_by_group(feedback, session)
+    context = np.column_stack([*leave_context(taken, rows["session_index"][start]),
+                               feedback, sums / taken[:, None]]).astype(np.float32)
+    users = rows["user"][start]
+    user = np.where(tensors.known_user[users], users, log.n_users)
     usable = ~unknown
-    train_idx = _weighted(np.flatnonzero(usable & ~is_val), rows["user"], user_weights)
-    val_idx = np.flatnonzero(usable & is_val)
+    step_val = is_val[start]
+    train_idx = _weighted(np.flatnonzero(usable & ~step_val), users, user_weights)
+    val_idx = np.flatnonzero(usable & step_val)
     u = torch.from_numpy(user).to(device)
     x = torch.from_numpy(context).to(device)
-    y = torch.from_numpy(last_row.astype(np.float32)).to(device)
+    y = torch.from_numpy(last_step.astype(np.float32)).to(device)
+
+    dropout_gen = torch.Generator(device=device).manual_seed(config.seed + 2)
 
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(net(u[batch], x[batch])[:, 0], y[batch])
+        users = drop_ids(u[batch], log.n_users, config.aux_id_dropout, dropout_gen) \
+            if net.training else u[batch]
+        return F.binary_cross_entropy_with_logits(net(users, x[batch])[:, 0], y[batch])
 
     return fit_rows(net, loss_fn, torch.from_numpy(train_idx).to(device),
                     torch.from_numpy(val_idx).to(device), epochs=config.aux_epochs,
@@ -267,42 +328,47 @@ def _fit_leave(net, log, rows, tensors, is_val, user_weights, config, device) ->
                     progress=config.progress)
 
 
-def _fit_return(net, log, names, tensors, edges, cutoff, user_weights, config, device) -> dict:
-    """Distribution over return-gap buckets per session; censored sessions contribute the
-    probability of a gap longer than what was observed."""
+def _fit_return(net, log, rows, tensors, edges, cutoff, user_weights, config, device) -> dict:
+    """Distribution over return-gap buckets per session (its steps' feedback, as the
+    simulator sums it); censored sessions contribute the probability of a gap longer than
+    what was observed."""
     sessions = log.sessions
-    frame = log.interactions
-    session = frame[SESSION].to_numpy()
-    sums = np.zeros((len(sessions), len(names)))
-    np.add.at(sums, session, frame[names].to_numpy(dtype=np.float64))
-    length = sessions["length"].to_numpy()
+    steps: Steps = rows["steps"]
+    step_session = log.interactions[SESSION].to_numpy()[steps.starts]
+    sums = np.zeros((len(sessions), rows["targets"].shape[1]))
+    np.add.at(sums, step_session, steps.reduce_max(rows["targets"]).astype(np.float64))
+    length = np.bincount(step_session, minlength=len(sessions)).astype(np.float64)
     context = np.column_stack([np.log1p(length), np.log1p(sessions["session_index"]),
                                sums / length[:, None]]).astype(np.float32)
     users = sessions[USER].to_numpy()
     user = np.where(tensors.known_user[users], users, log.n_users)
     censored = sessions["censored"].to_numpy()
     gap = np.clip(sessions["observed_gap"].to_numpy(dtype=np.float64), 1.0, None)
-    lo, hi = np.log(edges[:-1]), np.log(edges[1:])
-    survival = np.clip((hi[None, :] - np.log(gap)[:, None]) / (hi - lo)[None, :], 0.0, 1.0)
-    bucket = np.clip(np.searchsorted(edges, gap, side="right") - 1, 0, len(lo) - 1)
-    target = np.where(censored[:, None], survival, np.eye(len(lo))[bucket]).astype(np.float32)
+    buckets = GapBuckets(edges)
+    survival = buckets.survival(gap)
+    one_hot = np.eye(buckets.n_buckets)[buckets.bucket_of(gap)]
+    target = np.where(censored[:, None], survival, one_hot).astype(np.float32)
     informative = ~censored | (survival.min(axis=1) < 1.0)
-    is_val = sessions["start"].to_numpy() >= cutoff
-    if is_val[informative].all() or not is_val[informative].any():
-        is_val = np.random.default_rng(config.seed).random(len(sessions)) < config.val_fraction
-    train_idx = _weighted(np.flatnonzero(informative & ~is_val), users, user_weights)
-    val_idx = np.flatnonzero(informative & is_val)
-    if len(train_idx) == 0 or len(val_idx) == 0:
+    if informative.sum() < 2:
         raise InputError(
-            f"{log.source}: too few sessions with an observed return to fit the return model "
-            "(each user needs at least two sessions); use a longer log"
+            f"{log.source}: only {int(informative.sum())} session(s) say anything about "
+            "return gaps (a return was seen, or the log went on long after the session); the "
+            "return model needs more: use a longer log"
         )
+    train, val = validation_split(informative, sessions["start"].to_numpy() >= cutoff,
+                                  config.val_fraction, config.seed)
+    train_idx = _weighted(train, users, user_weights)
+    val_idx = val
     u = torch.from_numpy(user).to(device)
     x = torch.from_numpy(context).to(device)
     w = torch.from_numpy(target).to(device)
 
+    dropout_gen = torch.Generator(device=device).manual_seed(config.seed + 3)
+
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
-        log_p = torch.log_softmax(net(u[batch], x[batch]), dim=1)
+        users = drop_ids(u[batch], log.n_users, config.aux_id_dropout, dropout_gen) \
+            if net.training else u[batch]
+        log_p = torch.log_softmax(net(users, x[batch]), dim=1)
         # censored rows: -log sum_b p_b * P(gap > observed | b); others: cross-entropy
         return -torch.logsumexp(log_p + torch.log(w[batch].clamp(min=1e-12)), dim=1).mean()
 

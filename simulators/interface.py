@@ -46,6 +46,16 @@ class BatchState:
             *(pick(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self))  # type: ignore[arg-type]
         )
 
+    def put(self: S, index: np.ndarray, rows: S) -> S:
+        """A copy with the users at `index` replaced by `rows`."""
+        def assign(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            out = a.copy()
+            out[index] = b
+            return out
+
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        return type(self)(*(assign(getattr(self, f.name), getattr(rows, f.name)) for f in fields))
+
     @classmethod
     def concat(cls: type[S], states: list[S]) -> S:
         """Stack several batches into one."""
@@ -55,7 +65,13 @@ class BatchState:
 
 @runtime_checkable
 class RandomSource(Protocol):
-    """What simulators draw randomness from (a `numpy.random.Generator` fits)."""
+    """What simulators draw randomness from (a `numpy.random.Generator` fits).
+
+    Simulators shape every draw with the batch of users as its first axis, so a source
+    with one independent stream per row (`recgym.rng.RowRNG`) gives each user the same
+    numbers whether it is simulated alone or in a batch. Such a source also offers
+    `rows(index)`, a view that draws only for some rows (see `rows_of`).
+    """
 
     def random(self, size: Any = None) -> Any:
         """Uniform numbers in [0, 1) of the given shape."""
@@ -64,6 +80,12 @@ class RandomSource(Protocol):
     def standard_normal(self, size: Any = None) -> Any:
         """Standard normal numbers of the given shape."""
         ...
+
+
+def rows_of(rng: RandomSource, index: np.ndarray) -> RandomSource:
+    """The random source for a sub-batch: the rows' own streams when `rng` has them."""
+    rows = getattr(rng, "rows", None)
+    return rows(index) if rows is not None else rng
 
 
 @runtime_checkable

@@ -11,8 +11,15 @@ import torch
 
 from offline_data.errors import InputError
 from offline_data.schema import Signal
+from simulators.gaps import GapBuckets
 from simulators.interface import BatchState, Feedback, RandomSource, check_slates
-from simulators.networks import LOG_SIGMA_MAX, LOG_SIGMA_MIN, ResponseNet, UserContextNet
+from simulators.networks import (
+    LOG_SIGMA_MAX,
+    LOG_SIGMA_MIN,
+    ResponseNet,
+    UserContextNet,
+    leave_context,
+)
 from simulators.sim_config import Behaviour, SimulatorConfig
 
 HOUR_S = 3600.0
@@ -30,7 +37,7 @@ class FittedMeta:
     """Per continuous signal: mean and std (standardisation), min and max (clipping)."""
     session_gap: int
     return_edges_s: tuple[float, ...]
-    """Return-gap bucket edges in seconds; bucket b spans edges[b]..edges[b+1]."""
+    """Return-gap bucket edges in seconds (see `simulators.gaps.GapBuckets`)."""
     user_features: tuple[str, ...]
     item_features: tuple[str, ...]
     config: SimulatorConfig
@@ -104,6 +111,10 @@ class SimulatorTensors:
     """(n_users, F) summed features of each user's consumed items in the log."""
     start_profile_count: np.ndarray
     """(n_users,)."""
+    start_session_index: np.ndarray
+    """(n_users,) sessions each user had in the log (the next one has this index)."""
+    start_hours_since: np.ndarray
+    """(n_users,) hours from each user's last logged interaction to the end of the log."""
 
 
 class LoggedUserSimulator:
@@ -145,14 +156,28 @@ class LoggedUserSimulator:
         self._min = np.array([st.get("min", 0.0) for st in stats], np.float32)
         self._max = np.array([st.get("max", 1.0) for st in stats], np.float32)
         self._item_x = response.item_x[:-2].cpu().numpy()
-        edges = np.asarray(meta.return_edges_s, dtype=np.float64)
-        self._log_lo, self._log_hi = np.log(edges[:-1]), np.log(edges[1:])
+        self._user_x = response.user_x[:-1].cpu().numpy()
+        self.gap_buckets = GapBuckets(np.asarray(meta.return_edges_s))
 
     # ------------------------------------------------------------------ info
     @property
     def signal_names(self) -> list[str]:
         """Names of the simulated signals."""
         return [s.name for s in self.signals]
+
+    def user_features(self, user_ids: np.ndarray) -> np.ndarray:
+        """Encoded user features (zeros where the log had none)."""
+        return self._user_x[np.asarray(user_ids, dtype=np.int64)]
+
+    def item_embeddings(self) -> np.ndarray:
+        """(n_items, embed_dim) the response model's learnt item embeddings."""
+        return self.response.item_emb.weight[: self.n_items].detach().cpu().numpy().copy()
+
+    def signal_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lowest and highest value of each signal (binary: 0 and 1)."""
+        low = np.where(self._binary, 0.0, self._min).astype(np.float32)
+        high = np.where(self._binary, 1.0, self._max).astype(np.float32)
+        return low, high
 
     @property
     def item_features(self) -> np.ndarray:
@@ -178,8 +203,9 @@ class LoggedUserSimulator:
     def start(
         self, user_ids: np.ndarray, rng: RandomSource | None = None, history: str = "log"
     ) -> LoggedState:
-        """State at the start of a first session; `history` 'log' starts from each user's
-        last logged items, 'empty' from nothing."""
+        """State at the start of a session; `history` 'log' continues each user from the
+        log (last items, consumption profile, session count, time since the last visit),
+        'empty' starts a user with no past."""
         ids = self._check_users(user_ids)
         if history not in ("log", "empty"):
             raise InputError(f"history must be 'log' or 'empty', got {history!r}")
@@ -188,7 +214,9 @@ class LoggedUserSimulator:
         if history == "log":
             return self.state_from_history(
                 ids, t.start_items[ids], t.start_feedback[ids],
-                profile_sum=t.start_profile_sum[ids], profile_count=t.start_profile_count[ids])
+                session_index=t.start_session_index[ids],
+                profile_sum=t.start_profile_sum[ids], profile_count=t.start_profile_count[ids],
+                hours_since=t.start_hours_since[ids])
         items = np.full((b, self.history_len), -1, dtype=np.int64)
         feedback = np.zeros((b, self.history_len, n_sig), np.float32)
         return self.state_from_history(ids, items, feedback)
@@ -267,9 +295,8 @@ class LoggedUserSimulator:
             elif signal.is_binary:
                 value = p1 * torch.sigmoid(out1[s][:, 0]) + (1 - p1) * torch.sigmoid(out0[s][:, 0])
             else:
-                m0 = out0[s][:, 0] * float(self._std[s]) + float(self._mean[s])
-                m1 = out1[s][:, 0] * float(self._std[s]) + float(self._mean[s])
-                value = p1 * m1 + (1 - p1) * m0
+                value = (p1 * self._clipped_mean(out1[s], s)
+                         + (1 - p1) * self._clipped_mean(out0[s], s))
             result[signal.name] = value.cpu().numpy().reshape(shape)
         return result
 
@@ -278,10 +305,10 @@ class LoggedUserSimulator:
         """Sample every signal for every slate position, shape (B, k), float32."""
         slates = self._check_slates(state, slates)
         shape = slates.shape
-        n = slates.size
         reps, logit = self._forward(state, slates)
         p1 = torch.sigmoid(logit).cpu().numpy()
-        primary = (rng.random(n) < p1).astype(np.float32)
+        # every draw is shaped (batch, ...) so row-wise random streams stay per user
+        primary = (rng.random(shape).ravel() < p1).astype(np.float32)
         outs = self.response.conditional(reps, torch.from_numpy(primary).to(self.device))
         feedback: Feedback = {}
         for s, signal in enumerate(self.signals):
@@ -289,14 +316,26 @@ class LoggedUserSimulator:
                 values = primary
             elif signal.is_binary:
                 prob = torch.sigmoid(outs[s][:, 0]).cpu().numpy()
-                values = (rng.random(n) < prob).astype(np.float32)
+                values = (rng.random(shape).ravel() < prob).astype(np.float32)
             else:
                 out = outs[s].cpu().numpy()
                 sigma = np.exp(np.clip(out[:, 1], LOG_SIGMA_MIN, LOG_SIGMA_MAX))
-                z = out[:, 0] + sigma * rng.standard_normal(n)
+                z = out[:, 0] + sigma * rng.standard_normal(shape).ravel()
                 values = np.clip(z * self._std[s] + self._mean[s], self._min[s], self._max[s])
             feedback[signal.name] = values.astype(np.float32).reshape(shape)
         return feedback
+
+    def _clipped_mean(self, out: torch.Tensor, s: int) -> torch.Tensor:
+        """Mean of the sampled value: a Gaussian clipped to the signal's observed range."""
+        sigma_z = torch.exp(out[:, 1].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX))
+        mu = out[:, 0] * float(self._std[s]) + float(self._mean[s])
+        sigma = sigma_z * float(self._std[s])
+        lo, hi = float(self._min[s]), float(self._max[s])
+        normal = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+        a, b = (lo - mu) / sigma, (hi - mu) / sigma
+        cdf_a, cdf_b = normal.cdf(a), normal.cdf(b)
+        pdf_a, pdf_b = torch.exp(normal.log_prob(a)), torch.exp(normal.log_prob(b))
+        return lo * cdf_a + hi * (1 - cdf_b) + mu * (cdf_b - cdf_a) + sigma * (pdf_a - pdf_b)
 
     def _forward(self, state: LoggedState, slates: np.ndarray) -> tuple[list[torch.Tensor],
                                                                           torch.Tensor]:
@@ -330,7 +369,7 @@ class LoggedUserSimulator:
         step = self._stack(feedback).max(axis=1)
         steps = np.maximum(state.session_steps, 1)
         context = np.column_stack([
-            np.log1p(state.session_steps), np.log1p(state.session_index), step,
+            *leave_context(state.session_steps, state.session_index), step,
             state.session_sums / steps[:, None],
         ]).astype(np.float32)
         logit = self.leave(self._tensor(self._user_index(state.user_ids)),
@@ -351,20 +390,15 @@ class LoggedUserSimulator:
         return torch.softmax(logits, dim=1).cpu().numpy().astype(np.float64)
 
     def return_gap(self, state: LoggedState, rng: RandomSource) -> np.ndarray:
-        """Sampled seconds until the next session: a bucket, then log-uniform inside it."""
+        """Sampled seconds until the next session: a bucket, then a gap inside it."""
         probs = self.return_distribution(state)
-        cdf = np.cumsum(probs, axis=1)
-        u = rng.random(len(state))[:, None]
-        bucket = np.minimum((u > cdf).sum(axis=1), probs.shape[1] - 1)
-        lo, hi = self._log_lo[bucket], self._log_hi[bucket]
-        gap = np.exp(lo + (hi - lo) * rng.random(len(state)))
-        return gap * self.behaviour.return_scale
+        u = rng.random((len(state), 2))
+        return self.gap_buckets.sample(probs, u[:, 0], u[:, 1]) * self.behaviour.return_scale
 
     def return_gap_mean(self, state: LoggedState) -> np.ndarray:
         """Expected seconds until the next session (exact for the bucketed distribution)."""
-        lo, hi = self._log_lo, self._log_hi
-        bucket_mean = (np.exp(hi) - np.exp(lo)) / (hi - lo)
-        return (self.return_distribution(state) @ bucket_mean) * self.behaviour.return_scale
+        return (self.return_distribution(state) @ self.gap_buckets.means()
+                * self.behaviour.return_scale)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Any, *, overwrite: bool = False) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -143,6 +144,18 @@ class ResponseNet(nn.Module):
             None if s == self.primary else head(torch.cat([reps[s], value], dim=1))
             for s, head in enumerate(self.heads)
         ]
+
+
+LEAVE_CONTEXT = 3
+"""Session context of the leave model: see `leave_context`."""
+
+
+def leave_context(steps: np.ndarray, session_index: np.ndarray) -> list[np.ndarray]:
+    """Steps taken (log-scaled, and linear up to 50: fatigue grows step by step) and the
+    session index, as columns for the leave model."""
+    steps = np.asarray(steps, dtype=np.float64)
+    return [np.log1p(steps), np.minimum(steps, 50.0) / 10.0,
+            np.log1p(np.asarray(session_index, dtype=np.float64))]
 
 
 class UserContextNet(nn.Module):

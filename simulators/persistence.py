@@ -15,16 +15,17 @@ import torch
 from offline_data.atomic import atomic_directory
 from offline_data.errors import InputError
 from simulators.logged import FittedMeta, LoggedUserSimulator, SimulatorTensors
-from simulators.networks import ResponseNet, UserContextNet
+from simulators.networks import LEAVE_CONTEXT, ResponseNet, UserContextNet
 from simulators.sim_config import Behaviour
 from simulators.training import pick_device
 
 FORMAT = "recgym-logged-simulator"
-VERSION = 1
+VERSION = 2
 META_FILE = "simulator.json"
 WEIGHTS_FILE = "weights.pt"
 TENSOR_FIELDS = ("known_user", "known_item", "item_popularity", "start_items",
-                 "start_feedback", "start_profile_sum", "start_profile_count")
+                 "start_feedback", "start_profile_sum", "start_profile_count",
+                 "start_session_index", "start_hours_since")
 
 
 class SimulatorFileError(InputError):
@@ -111,9 +112,9 @@ def load_simulator(directory: str | Path, device: str = "auto") -> LoggedUserSim
         config = meta.config
         response = ResponseNet(meta.n_users, meta.n_items, user_x, item_x,
                                [s.is_binary for s in meta.signals], meta.primary, config)
-        leave = UserContextNet(meta.n_users, user_x, 2 + 2 * meta.n_signals, 1)
+        leave = UserContextNet(meta.n_users, user_x, LEAVE_CONTEXT + 2 * meta.n_signals, 1)
         returns = UserContextNet(meta.n_users, user_x, 2 + meta.n_signals,
-                                 len(meta.return_edges_s) - 1)
+                                 len(meta.return_edges_s))
         response.load_state_dict(part("response"))
         leave.load_state_dict(part("leave"))
         returns.load_state_dict(part("return"))

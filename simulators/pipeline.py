@@ -82,13 +82,13 @@ def fit_with_fidelity(
     report: dict[str, Any] = {
         "data": {"source": log.source, "interactions": log.n_interactions,
                  "users": log.n_users, "items": log.n_items, "held_out": split.description},
-        **evaluate(sim, log, split.mask, seed),
+        **evaluate(sim, log, split, seed),
         "fit": {**sim.meta.fit_report, "seconds": round(time.perf_counter() - started, 2)},
     }
     if baselines:
-        report["baselines"] = baseline_report(sim, train, log, split.mask, config)
+        report["baselines"] = baseline_report(sim, train, log, split.signal_mask, config)
     if "true_click_prob" in log.context_columns:
-        report["ground_truth"] = ground_truth(sim, log, split.mask, seed)
+        report["ground_truth"] = ground_truth(sim, log, split, seed)
     simulator_set = None
     if set_size > 1:
         started = time.perf_counter()

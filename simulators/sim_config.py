@@ -62,6 +62,8 @@ class SimulatorConfig(ConfigMixin):
     """Dropout on feature and history inputs while training."""
     id_dropout: float = 0.1
     """Share of training rows whose user / item id is hidden (teaches the unknown-id path)."""
+    aux_id_dropout: float = 0.3
+    """Id dropout of the leave and return models (users only; they overfit quickly)."""
     epochs: int = 30
     batch_size: int = 1024
     lr: float = 2e-3
@@ -89,7 +91,7 @@ class SimulatorConfig(ConfigMixin):
                 raise InputError(f"SimulatorConfig.{name} must be positive")
         if not 0 < self.val_fraction < 1:
             raise InputError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        for name in ("feature_dropout", "id_dropout"):
+        for name in ("feature_dropout", "id_dropout", "aux_id_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise InputError(f"SimulatorConfig.{name} must be in [0, 1)")
 

@@ -29,6 +29,10 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
 def _blocked(
     seed: int, tag: int, n: int, draw: Callable[[np.random.Generator, int], dict[str, np.ndarray]]
 ) -> dict[str, np.ndarray]:
@@ -95,12 +99,14 @@ class SyntheticWorld:
         self.item_appeal = items["appeal"]
         self.item_quality = items["quality"]
         self.item_duration_s = items["duration_s"]
+        self.item_embedding_observed = items["observed"]
         users = _blocked(self.seed, 2, c.n_users, self._draw_users)
         self.user_interest = users["interest"]
         self.user_bias = users["bias"]
         self.user_patience = users["patience"]
         self.user_activity = users["activity"]
         self.user_segment = users["segment"]
+        self.user_activity_observed = users["activity_observed"]
         # the click-logit terms that do not depend on the user's state
         self._item_static_logit = (
             c.popularity_scale * self.item_popularity + c.appeal_scale * self.item_appeal
@@ -120,6 +126,8 @@ class SyntheticWorld:
             "appeal": appeal,
             "quality": -rho * appeal + np.sqrt(1.0 - rho**2) * rng.standard_normal(n),
             "duration_s": c.mean_duration_s * np.exp(0.5 * rng.standard_normal(n) - 0.125),
+            "observed": _unit(emb / np.linalg.norm(emb, axis=1, keepdims=True)
+                              + 0.3 * rng.standard_normal((n, c.embed_dim)) / np.sqrt(c.embed_dim)),
         }
 
     def _draw_users(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
@@ -129,13 +137,36 @@ class SyntheticWorld:
             weights[np.arange(n), rng.integers(0, c.n_topics, n)] += 1.0 / (k + 1)
         interest = weights @ self.topic_centres + 0.3 * rng.standard_normal(
             (n, c.embed_dim)) / np.sqrt(c.embed_dim)
+        bias = c.user_bias_std * rng.standard_normal(n)
+        patience = c.patience_std * rng.standard_normal(n)
+        activity = c.activity_std * rng.standard_normal(n)
         return {
             "interest": interest / np.linalg.norm(interest, axis=1, keepdims=True),
-            "bias": c.user_bias_std * rng.standard_normal(n),
-            "patience": c.patience_std * rng.standard_normal(n),
-            "activity": c.activity_std * rng.standard_normal(n),
+            "bias": bias,
+            "patience": patience,
+            "activity": activity,
+            "activity_observed": activity + 0.3 * rng.standard_normal(n),
             "segment": weights.argmax(axis=1),
         }
+
+    # ------------------------------------------------------------------ environment helpers
+    primary_signal = "click"
+
+    def user_features(self, user_ids: np.ndarray) -> np.ndarray:
+        """Observable features per user: noisy activity level and one-hot segment."""
+        ids = np.asarray(user_ids, dtype=np.int64)
+        segment = np.eye(self.config.n_topics, dtype=np.float32)[self.user_segment[ids]]
+        return np.column_stack([self.user_activity_observed[ids].astype(np.float32), segment])
+
+    def item_embeddings(self) -> np.ndarray:
+        """(n_items, embed_dim) noisy estimates of the item embeddings, what a pre-trained
+        embedding model would give (the true ones stay hidden)."""
+        return self.item_embedding_observed.astype(np.float32)
+
+    def signal_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lowest and highest value of each signal."""
+        return (np.zeros(3, np.float32),
+                np.array([1.0, 1.0, self.config.watch_cap], np.float32))
 
     # ------------------------------------------------------------------ state
     def start(self, user_ids: np.ndarray, rng: RandomSource | None = None) -> WorldState:

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from offline_data.errors import InputError
+
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 """Maps a batch of row indices to the batch's mean loss."""
 
@@ -40,6 +42,9 @@ def fit_rows(
 
     Returns the best validation loss, its epoch and the epochs run.
     """
+    if len(train_rows) == 0 or len(val_rows) == 0:
+        raise InputError(f"{desc}: needs training and validation rows, got {len(train_rows)} "
+                         f"and {len(val_rows)}; use a longer log")
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best = float("inf")
@@ -51,6 +56,10 @@ def fit_rows(
         order = train_rows[torch.randperm(len(train_rows), generator=generator)]
         for batch in order.split(batch_size):
             loss = loss_fn(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{desc}: the training loss became {float(loss)} in epoch {epoch + 1}; "
+                    "lower the learning rate (lr) or check the data for extreme values")
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

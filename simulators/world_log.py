@@ -169,11 +169,10 @@ def generate_log(
 
 
 def _user_features(world: SyntheticWorld, n_users: int) -> pd.DataFrame:
-    noise = np.random.default_rng([world.seed, 1]).standard_normal(n_users)
     return pd.DataFrame(
         {
             "user_id": np.arange(n_users),
-            "activity_level": (world.user_activity[:n_users] + 0.3 * noise).astype(np.float32),
+            "activity_level": world.user_activity_observed[:n_users].astype(np.float32),
             "segment": world.user_segment[:n_users].astype(np.int64),
         }
     )

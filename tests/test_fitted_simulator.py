@@ -62,7 +62,10 @@ def test_fitted_simulator_implements_the_interface(sim):
     gaps = sim.return_gap(after, rng)
     assert np.all(gaps >= sim.meta.session_gap)
     nxt = sim.next_session(after, gaps)
-    assert np.all(nxt.session_index == 1) and np.all(nxt.session_steps == 0)
+    assert np.all(nxt.session_index == state.session_index + 1)
+    assert np.all(nxt.session_steps == 0)
+    # starting from the log continues each user's session count
+    assert np.all(state.session_index == sim.tensors.start_session_index[:50])
 
 
 def test_dependent_signals_stay_consistent(sim):
@@ -93,7 +96,7 @@ def test_same_seed_same_samples_and_fit_is_repeatable(truth_log, split, sim):
 
 def test_recovers_the_ground_truth(sim, truth_log, split):
     """Fast version of the recovery figures (full size: `recgym fit-sim --data synthetic`)."""
-    truth = ground_truth(sim, truth_log[0], split.mask)
+    truth = ground_truth(sim, truth_log[0], split)
     assert truth["prob_corr"] >= 0.85, truth
     assert truth["auc"] >= truth["oracle_auc"] - 0.05, truth
     assert truth["session_length_rel_err"] <= 0.2, truth
@@ -224,3 +227,72 @@ def test_real_movielens_rating_beats_the_mean(movielens_dir):
                                baselines=True)
     rating = result.fidelity["baselines"]["rating"]
     assert rating["simulator"]["rmse"] < rating["mean"]["rmse"] - 0.05
+
+
+def test_slate_logs_are_fitted_and_replayed_per_step():
+    """Rows of one slate share a step: histories skip them and sessions count steps."""
+    from simulators import SyntheticWorld, WorldConfig
+    from simulators.fidelity import replay_sessions, session_fidelity
+
+    world = SyntheticWorld(WorldConfig(n_users=300), seed=0)
+    log = world.generate_log("epsilon_greedy", n_users=300, n_days=4, seed=0, slate_size=4)
+    split = held_out(log, 0.25)
+    sim = fit(split.train(log), SimulatorConfig(progress=False, epochs=6, aux_epochs=6))
+    length = session_fidelity(replay_sessions(sim, log, split.session_mask))["session_length"]
+    assert abs(length["sim_mean"] / length["log_mean"] - 1) < 0.3, length
+    steps_per_session = log.sessions["length"].mean() / 4
+    assert abs(length["log_mean"] - steps_per_session) < 1.0
+
+
+def test_return_gaps_have_an_open_tail():
+    from simulators.gaps import GapBuckets
+
+    buckets = GapBuckets(np.array([1800.0, 3600.0, 86400.0]))
+    survival = buckets.survival(np.array([100.0, 7200.0, 10 * 86400.0]))
+    assert survival.shape == (3, 3)
+    np.testing.assert_allclose(survival[0], 1.0)
+    assert survival[1, 0] == 0 and 0 < survival[1, 1] < 1 and survival[1, 2] == 1
+    assert survival[2, 2] == pytest.approx(0.01)  # (1 day / 10 days) ** 2
+    probs = np.tile([0.0, 0.0, 1.0], (5000, 1))
+    rng = np.random.default_rng(0)
+    gaps = buckets.sample(probs, rng.random(5000), rng.random(5000))
+    assert gaps.min() >= 86400 and gaps.max() > 5 * 86400
+    assert gaps.mean() == pytest.approx(buckets.means()[2], rel=0.2)
+
+
+def test_bootstrap_leaves_undrawn_users_on_the_unknown_path(split, truth_log):
+    train = split.train(truth_log[0])
+    weights = np.ones(train.n_users, dtype=np.int64)
+    weights[:100] = 0
+    sim = fit(train, SimulatorConfig(progress=False, epochs=1, aux_epochs=1),
+              user_weights=weights)
+    assert not sim.tensors.known_user[:100].any()
+    assert sim.tensors.known_user[100:].mean() > 0.9
+
+
+def test_random_exposures_score_signals_and_late_sessions_score_sessions(truth_log):
+    from offline_data import build_log
+
+    log = truth_log[0]
+    frame = log.interactions.copy()
+    frame["is_rand"] = (np.random.default_rng(0).random(len(frame)) < 0.1).astype(np.int64)
+    frame = frame.drop(columns=["session_id", "position", "true_click_prob"])
+    with_rand = build_log(frame, log.signals, context=("is_rand",),
+                          window=(log.start_time, log.end_time))
+    split = held_out(with_rand, 0.2)
+    rand = with_rand.interactions["is_rand"].to_numpy() == 1
+    np.testing.assert_array_equal(split.signal_mask, rand)
+    assert split.session_mask.sum() > 0.1 * len(rand)
+    np.testing.assert_array_equal(split.mask, rand | split.session_mask)
+    assert "random exposures" in split.description
+
+
+def test_fit_sim_refuses_a_bad_out_before_fitting(tmp_path, capsys):
+    from recgym.cli import main
+
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(SystemExit) as info:
+        main(["fit-sim", "--data", "synthetic", "--out", str(target)])
+    assert info.value.code == 2
+    assert "is a file" in capsys.readouterr().err
