@@ -1,3 +1,38 @@
-"""recgym: Gymnasium environments for reinforcement-learning recommendation."""
+"""recgym: Gymnasium environments for reinforcement-learning recommendation.
+
+`import recgym` registers `RecGym/Synthetic-v0`, `RecGym/Logged-v0`, `RecGym/SimSet-v0`,
+`RecGym/KuaiRand-v0` and `RecGym/MovieLens-v0`; `recgym.make_vec` builds their natively
+batched vector environments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recgym.env_config import EnvConfig
+from recgym.registration import ENVIRONMENTS, register_environments
 
 __version__ = "0.1.0"
+
+register_environments()
+
+
+def make_vec(env_id: str, num_envs: int, **kwargs: Any):
+    """A natively batched `gymnasium.vector.VectorEnv` of `num_envs` users for `env_id`
+    (one simulator call per step for all of them)."""
+    import difflib
+
+    import gymnasium as gym
+
+    from offline_data.errors import InputError
+
+    if env_id not in ENVIRONMENTS:
+        close = difflib.get_close_matches(env_id, ENVIRONMENTS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InputError(f"unknown recgym environment {env_id!r}{hint} Known: "
+                         f"{', '.join(ENVIRONMENTS)}")
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
+                        **kwargs)
+
+
+__all__ = ["ENVIRONMENTS", "EnvConfig", "make_vec"]

@@ -1,0 +1,245 @@
+"""`RecCore`: the batched engine behind every recgym environment.
+
+One instance steps B users with one call per step to the simulator (no Python loop over
+users); the single environment is B = 1 and the vector environment B = num_envs. Each row
+draws from its own random stream (`RowRNG`), so a row behaves the same in either.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from offline_data.errors import InputError
+from recgym.env_config import EnvConfig
+from recgym.rewards import default_weights, retention_reward, reward_names, weight_vector
+from recgym.rng import RowRNG
+from recgym.spaces import ObsSpec
+from simulators.interface import UserSimulator, rows_of
+
+HOUR_S = 3600.0
+
+
+def _coprimes(n: int) -> np.ndarray:
+    values = np.arange(1, max(n, 2))
+    return values[np.gcd(values, n) == 1]
+
+
+class RecCore:
+    """Episodes of B users over a simulator: sessions, leaving, returning, churn, rewards.
+
+    An episode is one user over up to `max_sessions` sessions. After each step the user may
+    leave (ending the session); a return gap is then sampled: longer than `churn_after_h`
+    means the user churned (terminated), otherwise the next session starts, until the
+    session budget or `max_steps` truncates the episode.
+    """
+
+    def __init__(self, simulator: UserSimulator, config: EnvConfig, n_envs: int) -> None:
+        self.sim = simulator
+        self.config = config
+        self.n = int(n_envs)
+        names = [s.name for s in simulator.signals]
+        primary = getattr(simulator, "primary_signal", names[0])
+        self.signal_names = [primary, *[n for n in names if n != primary]]
+        self._order = [names.index(n) for n in self.signal_names]
+        self.reward_names = reward_names(self.signal_names)
+        weights = config.reward_weights
+        if weights is None:
+            weights = default_weights(self.signal_names, primary)
+        self.weights = weight_vector(self.reward_names, weights)
+        self.n_users = int(getattr(simulator, "n_users", 0)) or int(simulator.n_items)
+        self.n_items = int(simulator.n_items)
+        self.population = (np.arange(self.n_users) if config.users is None
+                           else np.asarray(config.users, dtype=np.int64))
+        if self.population.min() < 0 or self.population.max() >= self.n_users:
+            raise InputError(f"users must be ids in 0..{self.n_users - 1}")
+        if config.slate_size > (config.n_candidates or self.n_items):
+            raise InputError(f"slate_size {config.slate_size} exceeds the {self.n_items} items")
+        if config.n_candidates is not None and config.n_candidates > self.n_items:
+            raise InputError(f"n_candidates {config.n_candidates} exceeds the {self.n_items} "
+                             "items")
+        low, high = self._bounds()
+        self.user_feature_dim = max(self._user_features(self.population[:1]).shape[1], 1)
+        self.spec = ObsSpec(
+            n_users=self.n_users, n_items=self.n_items, signal_names=tuple(self.signal_names),
+            signal_low=tuple(float(x) for x in low), signal_high=tuple(float(x) for x in high),
+            history_len=config.history_len, user_feature_dim=self.user_feature_dim,
+            slate_size=config.slate_size, n_candidates=config.n_candidates,
+            max_steps=config.max_steps, max_sessions=config.max_sessions)
+        self._units = _coprimes(self.n_items)
+        b, length, n_sig = self.n, config.history_len, len(names)
+        self.rng = RowRNG(np.zeros(b, dtype=np.uint64))
+        self.state: Any = None
+        self.user = np.zeros(b, dtype=np.int64)
+        self.user_x = np.zeros((b, self.user_feature_dim), np.float32)
+        self.session = np.zeros(b, dtype=np.int64)
+        self.session_step = np.zeros(b, dtype=np.int64)
+        self.steps = np.zeros(b, dtype=np.int64)
+        self.hist_items = np.full((b, length), self.n_items, dtype=np.int64)
+        self.hist_feedback = np.zeros((b, length, n_sig), np.float32)
+        self.candidates = (np.zeros((b, config.n_candidates), dtype=np.int64)
+                           if config.n_candidates is not None else None)
+
+    # ------------------------------------------------------------------ helpers
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        bounds = getattr(self.sim, "signal_bounds", None)
+        if bounds is None:
+            n = len(self.signal_names)
+            return np.full(n, -np.inf, np.float32), np.full(n, np.inf, np.float32)
+        low, high = bounds()
+        # empty history slots hold 0, so 0 must lie inside the bounds
+        return (np.minimum(np.asarray(low)[self._order], 0.0),
+                np.maximum(np.asarray(high)[self._order], 0.0))
+
+    def _user_features(self, users: np.ndarray) -> np.ndarray:
+        features = getattr(self.sim, "user_features", None)
+        x = np.zeros((len(users), 1), np.float32) if features is None else features(users)
+        x = np.asarray(x, np.float32)
+        return x if x.shape[1] else np.zeros((len(users), 1), np.float32)
+
+    def _draw_candidates(self, index: np.ndarray) -> None:
+        assert self.candidates is not None
+        u = self.rng.rows(index).random((len(index), 2))
+        mult = self._units[np.minimum((u[:, 0] * len(self._units)).astype(np.int64),
+                                      len(self._units) - 1)]
+        offset = (u[:, 1] * self.n_items).astype(np.int64)
+        steps = np.arange(self.config.n_candidates, dtype=np.int64)
+        self.candidates[index] = (mult[:, None] * steps[None, :] + offset[:, None]) % self.n_items
+
+    # ------------------------------------------------------------------ episodes
+    def reset(self, index: np.ndarray, keys: np.ndarray,
+              user_ids: np.ndarray | None = None) -> None:
+        """Start new episodes in rows `index`, their random streams keyed by `keys`."""
+        index = np.asarray(index, dtype=np.int64)
+        self.rng.reseed(index, keys)
+        rng = self.rng.rows(index)
+        if user_ids is None:
+            pick = (rng.random(len(index)) * len(self.population)).astype(np.int64)
+            users = self.population[np.minimum(pick, len(self.population) - 1)]
+        else:
+            users = np.asarray(user_ids, dtype=np.int64).reshape(-1)
+            if len(users) != len(index) or users.min() < 0 or users.max() >= self.n_users:
+                raise InputError(f"user_id must be in 0..{self.n_users - 1}, got {user_ids}")
+        started = self.sim.start(users, rng)
+        if self.state is None:
+            if len(index) != self.n:
+                raise InputError("the first reset must start every row")
+            self.state = started
+        else:
+            self.state = self.state.put(index, started)
+        self.user[index] = users
+        self.user_x[index] = self._user_features(users)
+        self.session[index] = 0
+        self.session_step[index] = 0
+        self.steps[index] = 0
+        self.hist_items[index] = self.n_items
+        self.hist_feedback[index] = 0.0
+        if self.candidates is not None:
+            self._draw_candidates(index)
+
+    def slates(self, actions: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """Check actions for rows `index` and turn them into (b, k) item ids."""
+        k = self.config.slate_size
+        limit = self.config.n_candidates or self.n_items
+        what = "candidate indices" if self.config.n_candidates else "item ids"
+        a = np.asarray(actions)
+        if a.dtype.kind not in "iu":
+            if a.dtype.kind == "f" and np.all(a == np.round(a)):
+                a = a.astype(np.int64)
+            else:
+                raise InputError(f"actions must be integer {what}, got dtype {a.dtype}")
+        if k == 1 and a.shape == (len(index),):
+            a = a[:, None]
+        if a.shape != (len(index), k):
+            expected = "one item id" if k == 1 else f"a slate of {k} distinct {what}"
+            raise InputError(f"an action must be {expected}; got shape "
+                             f"{a.shape[1:] if a.ndim > 1 else ()} for {len(index)} env(s)")
+        if a.min() < 0 or a.max() >= limit:
+            raise InputError(f"actions must be {what} in 0..{limit - 1}, got values "
+                             f"{int(a.min())}..{int(a.max())}")
+        if k > 1:
+            ordered = np.sort(a, axis=1)
+            repeated = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+            if repeated.any():
+                row = int(np.flatnonzero(repeated)[0])
+                raise InputError(f"a slate repeats an item: {a[row].tolist()}; the k items "
+                                 "of a slate must be distinct")
+        if self.candidates is not None:
+            a = np.take_along_axis(self.candidates[index], a, axis=1)
+        return a.astype(np.int64, copy=False)
+
+    def step(self, actions: np.ndarray, index: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Step rows `index` (default all): reward, terminated, truncated, info arrays."""
+        whole = index is None
+        idx = np.arange(self.n) if whole else np.asarray(index, dtype=np.int64)
+        b, c = len(idx), self.config
+        slates = self.slates(actions, idx)
+        state = self.state if whole else self.state.take(idx)
+        rng = self.rng if whole else self.rng.rows(idx)
+        feedback = self.sim.respond(state, slates, rng)
+        state = self.sim.step_state(state, slates, feedback)
+        leave = rng.random(b) < self.sim.leave_prob(state, feedback)
+        signals = np.stack([np.asarray(feedback[n], np.float32) for n in self.signal_names],
+                           axis=-1)  # (b, k, S)
+        n_sig = len(self.signal_names)
+        vector = np.zeros((b, n_sig + 2))
+        vector[:, :n_sig] = signals.sum(axis=1)
+        vector[:, n_sig] = 1.0
+        gap_h = np.full(b, np.nan)
+        churned = np.zeros(b, dtype=bool)
+        session = self.session[idx] + leave
+        left = np.flatnonzero(leave)
+        if len(left):
+            gaps = self.sim.return_gap(state.take(left), rows_of(rng, left))
+            gap_h[left] = gaps / HOUR_S
+            vector[left, n_sig + 1] = retention_reward(gap_h[left], c.churn_after_h)
+            churned[left] = gap_h[left] > c.churn_after_h
+            carry_on = ~churned[left] & (session[left] < c.max_sessions)
+            if carry_on.any():
+                rows = left[carry_on]
+                state = state.put(rows, self.sim.next_session(state.take(rows),
+                                                              gaps[carry_on]))
+        steps = self.steps[idx] + 1
+        terminated = churned
+        truncated = ~churned & ((leave & (session >= c.max_sessions)) | (steps >= c.max_steps))
+
+        self.state = state if whole else self.state.put(idx, state)
+        self.steps[idx] = steps
+        self.session[idx] = session
+        self.session_step[idx] = np.where(leave, 0, self.session_step[idx] + 1)
+        length = c.history_len
+        items = np.concatenate([slates[:, ::-1], self.hist_items[idx]], axis=1)[:, :length]
+        fb = np.concatenate([signals[:, ::-1], self.hist_feedback[idx]], axis=1)[:, :length]
+        self.hist_items[idx] = items
+        self.hist_feedback[idx] = fb
+        if self.candidates is not None:
+            self._draw_candidates(idx)
+        info = {"reward_vector": vector, "left_session": leave, "return_gap_h": gap_h,
+                "churned": churned, "slate": slates}
+        member = getattr(state, "member", None)
+        if member is not None:
+            info["member"] = np.asarray(member)
+        return vector @ self.weights, terminated, truncated, info
+
+    def observation(self, index: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Batched observation of rows `index` (default all)."""
+        idx = slice(None) if index is None else np.asarray(index, dtype=np.int64)
+        obs = {
+            "user_id": self.user[idx].copy(),
+            "user_features": self.user_x[idx].copy(),
+            "history_items": self.hist_items[idx].copy(),
+            "history_feedback": self.hist_feedback[idx].copy(),
+            "history_mask": (self.hist_items[idx] < self.n_items).astype(np.int8),
+            "session_step": self.session_step[idx, None].astype(np.float32),
+            "session_index": self.session[idx, None].astype(np.float32),
+        }
+        if self.candidates is not None:
+            obs["candidates"] = self.candidates[idx].copy()
+        return obs
+
+    def members(self) -> np.ndarray | None:
+        """The simulator-set member of each row (SimSet environments), else None."""
+        member = getattr(self.state, "member", None)
+        return None if member is None else np.asarray(member)

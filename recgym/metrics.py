@@ -1,0 +1,112 @@
+"""Recommendation metrics, defined once.
+
+Per episode (one user over its sessions), from the reward vectors the environment reports:
+
+| key | definition |
+|---|---|
+| `steps` | steps taken |
+| `ctr` | primary signal (clicks) per shown item |
+| `signal/<name>` | sum of a signal per step (e.g. likes per step, watch ratio per step) |
+| `reward_per_step` | scalar reward per step |
+| `total_return` | sum of the scalar reward (the episode return) |
+| `sessions` | sessions that ended (the user left) |
+| `depth` | steps per session (steps / sessions started) |
+| `return_gap_h` | mean gap before returning, over the sessions that ended (NaN if none) |
+| `retention` | mean retention reward per ended session (1: immediate return, 0: churn) |
+| `churned` | 1 if the episode ended because the user churned |
+
+Ranking metrics on a list of recommended items against a set of relevant ones:
+`precision_at_k`, `ndcg_at_k`, `average_precision` (MAP is its mean over users).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+EPISODE_KEYS = ("steps", "ctr", "reward_per_step", "total_return", "sessions", "depth",
+                "return_gap_h", "retention", "churned")
+
+
+class EpisodeAccumulator:
+    """Running per-episode sums for `n` parallel environments (batched numpy)."""
+
+    def __init__(self, n: int, reward_names: Sequence[str], slate_size: int = 1) -> None:
+        self.names = list(reward_names)
+        self.n_signals = len(self.names) - 2  # then depth, retention
+        self.slate_size = slate_size
+        self.n = n
+
+        self.steps = np.zeros(n)
+        self.signals = np.zeros((n, self.n_signals))
+        self.reward = np.zeros(n)
+        self.sessions = np.zeros(n)
+        self.gap_sum = np.zeros(n)
+        self.retention = np.zeros(n)
+        self.last_left = np.zeros(n, dtype=bool)
+
+    def _zero(self, rows: np.ndarray) -> None:
+        for array in (self.steps, self.signals, self.reward, self.sessions, self.gap_sum,
+                      self.retention, self.last_left):
+            array[rows] = 0
+
+    def add(self, rows: np.ndarray, reward: np.ndarray, reward_vector: np.ndarray,
+            left_session: np.ndarray, return_gap_h: np.ndarray) -> None:
+        """Record one step of the environments at `rows`."""
+        self.steps[rows] += 1
+        self.signals[rows] += reward_vector[:, : self.n_signals]
+        self.reward[rows] += reward
+        left = np.asarray(left_session, dtype=bool)
+        self.sessions[rows] += left
+        self.gap_sum[rows] += np.where(left, np.nan_to_num(return_gap_h), 0.0)
+        self.retention[rows] += reward_vector[:, self.n_signals + 1]
+        self.last_left[rows] = left
+
+    def finish(self, rows: np.ndarray, churned: np.ndarray) -> list[dict[str, float]]:
+        """The metrics of the episodes ending at `rows` (then their sums restart)."""
+        out = []
+        for j, row in enumerate(np.asarray(rows, dtype=np.int64)):
+            steps = max(self.steps[row], 1.0)
+            ended = self.sessions[row]
+            started = ended + (0 if self.last_left[row] else 1)
+            metrics = {
+                "steps": float(self.steps[row]),
+                "ctr": float(self.signals[row, 0] / (steps * self.slate_size)),
+                "reward_per_step": float(self.reward[row] / steps),
+                "total_return": float(self.reward[row]),
+                "sessions": float(ended),
+                "depth": float(self.steps[row] / max(started, 1.0)),
+                "return_gap_h": float(self.gap_sum[row] / ended) if ended else float("nan"),
+                "retention": float(self.retention[row] / ended) if ended else float("nan"),
+                "churned": float(bool(churned[j])),
+            }
+            for k, name in enumerate(self.names[: self.n_signals]):
+                metrics[f"signal/{name}"] = float(self.signals[row, k] / steps)
+            out.append(metrics)
+        self._zero(np.asarray(rows, dtype=np.int64))
+        return out
+
+
+def precision_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
+    """Share of the top k recommended items that are relevant."""
+    top = list(ranked)[:k]
+    return sum(item in relevant for item in top) / k if k > 0 else 0.0
+
+
+def ndcg_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
+    """Normalised discounted cumulative gain of the top k (binary relevance)."""
+    gains = [1.0 / np.log2(i + 2) for i, item in enumerate(list(ranked)[:k]) if item in relevant]
+    ideal = sum(1.0 / np.log2(i + 2) for i in range(min(len(relevant), k)))
+    return float(sum(gains) / ideal) if ideal > 0 else 0.0
+
+
+def average_precision(ranked: Sequence[int], relevant: set[int], k: int | None = None) -> float:
+    """Mean of precision@i over the ranks i of relevant items (MAP averages it over users)."""
+    hits, total = 0, 0.0
+    for i, item in enumerate(list(ranked)[: k or len(ranked)]):
+        if item in relevant:
+            hits += 1
+            total += hits / (i + 1)
+    denominator = min(len(relevant), k) if k else len(relevant)
+    return total / denominator if denominator else 0.0

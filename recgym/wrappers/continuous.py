@@ -1,0 +1,62 @@
+"""`ContinuousAction`: a `Box` action scored against item embeddings (DRR style)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from offline_data.errors import InputError
+
+
+def top_k_by_score(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores per row, best first (shape (B, k))."""
+    if k >= scores.shape[1]:
+        return np.argsort(-scores, axis=1)[:, :k]
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1)
+    return np.take_along_axis(part, order, axis=1)
+
+
+def embedding_actions(
+    vectors: np.ndarray, embeddings: np.ndarray, k: int, candidates: np.ndarray | None = None
+) -> np.ndarray:
+    """Map ranking vectors (B, d) to the k best items by dot product with the item
+    embeddings (B, k); with `candidates` (B, C), to the k best candidate indices."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if candidates is None:
+        return top_k_by_score(vectors @ embeddings.T, k)
+    scores = np.einsum("bd,bcd->bc", vectors, embeddings[candidates])
+    return top_k_by_score(scores, k)
+
+
+class ContinuousAction(gym.ActionWrapper):
+    """Turns a discrete recommendation env into one with a `Box(-1, 1, (d,))` action: the
+    action is a ranking vector, items are scored by its dot product with the item
+    embeddings (`env.item_embeddings()`, or `embeddings=`), and the top `slate_size` items
+    (or candidates, in candidate mode) are recommended. For DDPG / TD3 / SAC and DRR.
+    """
+
+    def __init__(self, env: gym.Env, embeddings: np.ndarray | None = None) -> None:
+        super().__init__(env)
+        base = env.unwrapped
+        table = embeddings if embeddings is not None else base.item_embeddings()
+        self.embeddings = np.asarray(table, dtype=np.float32)
+        n_items = base.core.n_items
+        if self.embeddings.ndim != 2 or self.embeddings.shape[0] != n_items:
+            raise InputError(f"embeddings must have shape ({n_items}, d), got "
+                             f"{self.embeddings.shape}")
+        self.slate_size = base.config.slate_size
+        self.action_space = spaces.Box(-1.0, 1.0, (self.embeddings.shape[1],), np.float32)
+
+    def action(self, action: Any) -> Any:
+        """Ranking vector -> item id (or slate)."""
+        vector = np.asarray(action, dtype=np.float32).reshape(1, -1)
+        if vector.shape[1] != self.embeddings.shape[1]:
+            raise InputError(f"a ContinuousAction action has {self.embeddings.shape[1]} "
+                             f"numbers, got {vector.shape[1]}")
+        candidates = self.env.unwrapped.core.candidates
+        chosen = embedding_actions(vector, self.embeddings, self.slate_size, candidates)[0]
+        return int(chosen[0]) if self.slate_size == 1 else chosen
