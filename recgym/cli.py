@@ -12,7 +12,7 @@ import sys
 import typer
 
 from offline_data import InputError
-from recgym import cli_data, cli_sim  # noqa: F401  (register the commands)
+from recgym import cli_data, cli_sim, cli_train  # noqa: F401  (register the commands)
 from recgym.cli_app import app
 
 # typer's usage-error classes (click's, or the copy newer typer versions ship)

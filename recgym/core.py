@@ -7,6 +7,7 @@ draws from its own random stream (`RowRNG`), so a row behaves the same in either
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -217,7 +218,7 @@ class RecCore:
         if self.candidates is not None:
             self._draw_candidates(idx)
         info = {"reward_vector": vector, "left_session": leave, "return_gap_h": gap_h,
-                "churned": churned, "slate": slates}
+                "churned": churned, "slate": slates, "slate_feedback": signals}
         member = getattr(state, "member", None)
         if member is not None:
             info["member"] = np.asarray(member)
@@ -238,6 +239,54 @@ class RecCore:
         if self.candidates is not None:
             obs["candidates"] = self.candidates[idx].copy()
         return obs
+
+    def primary_scores(self, index: np.ndarray | None = None) -> np.ndarray:
+        """The simulator's own probability of the primary signal (e.g. a click) for every
+        item, for rows `index` (default all): (b, n_items). What a myopic oracle ranks by;
+        not something a real recommender can observe."""
+        idx = np.arange(self.n) if index is None else np.asarray(index, dtype=np.int64)
+        state = self.state if index is None else self.state.take(idx)
+        items = np.arange(self.n_items)
+        click_prob = getattr(self.sim, "click_prob", None)
+        if click_prob is not None:
+            return np.asarray(click_prob(state, items))
+        predict = getattr(self.sim, "predict", None)
+        if predict is None:
+            raise InputError(f"{type(self.sim).__name__} cannot predict responses")
+        primary = self.signal_names[0]
+        out = np.zeros((len(idx), self.n_items))
+        for chunk in np.array_split(items, max(1, self.n_items * len(idx) // 262_144)):
+            out[:, chunk] = predict(state, np.tile(chunk, (len(idx), 1)))[primary]
+        return out
+
+    # ------------------------------------------------------------------ checkpoints
+    _ARRAYS = ("user", "user_x", "session", "session_step", "steps", "hist_items",
+               "hist_feedback", "candidates")
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Every array of the episode state (rows, simulator state, random streams), for
+        checkpoints; `set_state` restores it exactly."""
+        out = {f"core.{k}": np.array(getattr(self, k)) for k in self._ARRAYS
+               if getattr(self, k) is not None}
+        out["rng.keys"], out["rng.counters"] = self.rng.keys.copy(), self.rng.counters.copy()
+        if self.state is not None:
+            for f in dataclasses.fields(self.state):
+                out[f"sim.{f.name}"] = np.array(getattr(self.state, f.name))
+        return out
+
+    def set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what `get_state` returned (for the same simulator and sizes)."""
+        for key in self._ARRAYS:
+            if f"core.{key}" in arrays:
+                setattr(self, key, np.array(arrays[f"core.{key}"]))
+        fields = {k[4:]: np.array(v) for k, v in arrays.items() if k.startswith("sim.")}
+        if fields:
+            # the simulator's state class (a fresh environment has no state yet)
+            template = self.state if self.state is not None else self.sim.start(
+                np.zeros(self.n, dtype=np.int64), self.rng)
+            self.state = type(template)(**fields)
+        self.rng.keys = np.array(arrays["rng.keys"], dtype=np.uint64)
+        self.rng.counters = np.array(arrays["rng.counters"], dtype=np.uint64)
 
     def members(self) -> np.ndarray | None:
         """The simulator-set member of each row (SimSet environments), else None."""

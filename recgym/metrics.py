@@ -11,9 +11,9 @@ Per episode (one user over its sessions), from the reward vectors the environmen
 | `total_return` | sum of the scalar reward (the episode return) |
 | `sessions` | sessions that ended (the user left) |
 | `depth` | steps per session (steps / sessions started) |
-| `return_gap_h` | mean gap before returning, over the sessions that ended (NaN if none) |
+| `return_gap` | mean gap before returning (hours), over the sessions that ended (NaN if none) |
 | `retention` | mean retention reward per ended session (1: immediate return, 0: churn) |
-| `churned` | 1 if the episode ended because the user churned |
+| `churn` | 1 if the episode ended because the user churned (its mean is the churn rate) |
 
 Ranking metrics on a list of recommended items against a set of relevant ones:
 `precision_at_k`, `ndcg_at_k`, `average_precision` (MAP is its mean over users).
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 EPISODE_KEYS = ("steps", "ctr", "reward_per_step", "total_return", "sessions", "depth",
-                "return_gap_h", "retention", "churned")
+                "return_gap", "retention", "churn")
 
 
 class EpisodeAccumulator:
@@ -77,9 +77,9 @@ class EpisodeAccumulator:
                 "total_return": float(self.reward[row]),
                 "sessions": float(ended),
                 "depth": float(self.steps[row] / max(started, 1.0)),
-                "return_gap_h": float(self.gap_sum[row] / ended) if ended else float("nan"),
+                "return_gap": float(self.gap_sum[row] / ended) if ended else float("nan"),
                 "retention": float(self.retention[row] / ended) if ended else float("nan"),
-                "churned": float(bool(churned[j])),
+                "churn": float(bool(churned[j])),
             }
             for k, name in enumerate(self.names[: self.n_signals]):
                 metrics[f"signal/{name}"] = float(self.signals[row, k] / steps)

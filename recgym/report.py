@@ -92,3 +92,13 @@ def fidelity_text(report: dict[str, Any]) -> str:
         lines += ["", f"  simulator set: {len(sim_set['members'])} members, {key} {aucs} "
                       f"(* held out); disagreement {sim_set['disagreement']:.4f}"]
     return "\n".join(lines)
+
+
+def metrics_text(table: Any, title: str = "") -> str:
+    """An evaluation table (`recgym.evaluate`) as aligned text: mean and 95% interval."""
+    lines = [title] if title else []
+    lines.append(f"  {'metric':<22} {'mean':>10} {'95% interval':>24} {'n':>6}")
+    for name, row in table.iterrows():
+        interval = f"[{row['ci95_lo']:.4g}, {row['ci95_hi']:.4g}]"
+        lines.append(f"  {name:<22} {row['mean']:>10.4g} {interval:>24} {int(row['n']):>6}")
+    return "\n".join(lines)

@@ -22,6 +22,7 @@ from offline_data.log import InteractionLog
 from offline_data.schema import ITEM, SESSION, USER
 from simulators.features import Steps
 from simulators.fitting import row_inputs
+from simulators.interface import make_distinct
 from simulators.logged import LoggedUserSimulator
 
 CHUNK = 8192
@@ -172,7 +173,7 @@ def replay_sessions(
         drawn = rng.choice(sim.n_items, size=(len(alive), k), p=exposure)
         slates = np.where(logged[:, None], items[row[:, None] + offsets[None, :]], drawn)
         if k > 1:  # a drawn slate must not repeat an item
-            slates = np.where(logged[:, None], slates, _distinct(drawn, sim.n_items))
+            slates = np.where(logged[:, None], slates, make_distinct(drawn, sim.n_items))
         feedback = sim.respond(state, slates, rng)
         state = sim.step_state(state, slates, feedback)
         leave = rng.random(len(alive)) < sim.leave_prob(state, feedback)
@@ -193,18 +194,6 @@ def replay_sessions(
         "sim_gap": sim_gap,
         "window_left": (log.end_time - sessions["end"].to_numpy()).astype(np.float64),
     }
-
-
-def _distinct(drawn: np.ndarray, n_items: int) -> np.ndarray:
-    """Rows of item ids made distinct by shifting repeats to the next free ids."""
-    out = drawn.copy()
-    for j in range(1, out.shape[1]):
-        while True:
-            clash = (out[:, :j] == out[:, j:j + 1]).any(axis=1)
-            if not clash.any():
-                break
-            out[clash, j] = (out[clash, j] + 1) % n_items
-    return out
 
 
 def session_fidelity(replay: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:

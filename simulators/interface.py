@@ -82,6 +82,19 @@ class RandomSource(Protocol):
         ...
 
 
+def make_distinct(slates: np.ndarray, n_items: int) -> np.ndarray:
+    """Slates (B, k) with repeated ids replaced by the next ids not yet in the row (mod
+    n_items); rows without repeats are unchanged."""
+    out = np.array(slates, dtype=np.int64, copy=True)
+    for j in range(1, out.shape[1]):
+        while True:
+            clash = (out[:, :j] == out[:, j:j + 1]).any(axis=1)
+            if not clash.any():
+                break
+            out[clash, j] = (out[clash, j] + 1) % n_items
+    return out
+
+
 def rows_of(rng: RandomSource, index: np.ndarray) -> RandomSource:
     """The random source for a sub-batch: the rows' own streams when `rng` has them."""
     rows = getattr(rng, "rows", None)

@@ -139,7 +139,7 @@ class SimulatorSet:
         n_heldout: int = 2,
         seed: int = 0,
         test_fraction: float = 0.1,
-        max_auc_gap: float = 0.03,
+        max_auc_gap: float = 0.02,
         split: HeldOut | None = None,
     ) -> SimulatorSet:
         """Fit `k` diverse members on `log` (minus its held-out part, which measures each

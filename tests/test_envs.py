@@ -213,14 +213,14 @@ def test_leaving_returning_and_churn_happen_and_are_counted():
         if term or trunc:
             churned += info["churned"]
             assert info["episode_rec"]["sessions"] == sessions_seen
-            assert info["episode_rec"]["churned"] == float(info["churned"])
+            assert info["episode_rec"]["churn"] == float(info["churned"])
             assert term == info["churned"]
             episodes += 1
             sessions_seen = 0
             env.reset()
     assert left > 50 and returned > 20 and churned > 3 and episodes > 10
     rec = env.episodes[0]
-    for key in ("ctr", "depth", "sessions", "return_gap_h", "retention", "churned",
+    for key in ("ctr", "depth", "sessions", "return_gap", "retention", "churn",
                 "total_return", "signal/like"):
         assert key in rec
 

@@ -27,7 +27,8 @@ class RecEnv(gym.Env[dict, Any]):
     return gap is sampled, a gap beyond `churn_after_h` terminates the episode (churn), and
     the session budget or `max_steps` truncates it. `info` carries `reward_vector` (every
     immediate and long-term signal, names in `reward_names`), `left_session`, `churned`,
-    `slate` (item ids shown) and, when the session ended, `return_gap_h`.
+    `slate` (item ids shown), `slate_feedback` (each shown item's own signals, shape
+    (slate_size, n_signals)) and, when the session ended, `return_gap_h`.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
@@ -75,6 +76,17 @@ class RecEnv(gym.Env[dict, Any]):
         if members is not None:
             info["member"] = int(members[0])
         return info
+
+    def get_state(self) -> dict[str, Any]:
+        """The episode state and random streams, for checkpoints (`set_state` continues
+        exactly from here)."""
+        return {"arrays": self.core.get_state(),
+                "np_random": self.np_random.bit_generator.state}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what `get_state` returned."""
+        self.core.set_state(state["arrays"])
+        self.np_random.bit_generator.state = state["np_random"]
 
     def item_embeddings(self) -> np.ndarray:
         """(n_items, d) item embeddings for embedding-space actions (`ContinuousAction`)."""

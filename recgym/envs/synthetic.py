@@ -20,6 +20,11 @@ def make_world(world: SyntheticWorld | WorldConfig | dict[str, Any] | None, worl
     return SyntheticWorld(world, seed=world_seed)
 
 
+DEFAULT_REWARD = {"click": 1.0, "like": 1.0, "watch_ratio": 1.0, "retention": 5.0}
+"""Immediate engagement (click, like, watch ratio) and retention; the world's watch and like
+signals reveal the quality that clicks alone hide."""
+
+
 class SyntheticEnv(RecEnv):
     """Recommend items to users of the ground-truth synthetic world (no files needed).
 
@@ -41,7 +46,8 @@ class SyntheticEnv(RecEnv):
     ## Rewards
     `info["reward_vector"]` = (click, like, watch_ratio, depth, retention) summed over the
     slate; retention is paid when a session ends, `max(0, 1 - gap / churn_after_h)`. The
-    reward is the `reward_weights`-weighted sum, by default `click + 5 * retention`.
+    reward is the `reward_weights`-weighted sum, by default
+    `click + like + watch_ratio + 5 * retention` (`DEFAULT_REWARD`).
 
     ## Starting State
     A user drawn uniformly from the population (or `options={"user_id": u}`), fresh
@@ -71,10 +77,12 @@ class SyntheticEnv(RecEnv):
 
     def __init__(self, world: SyntheticWorld | WorldConfig | dict[str, Any] | None = None,
                  world_seed: int = 0, **env_kwargs: Any) -> None:
+        env_kwargs.setdefault("reward_weights", dict(DEFAULT_REWARD))
         super().__init__(make_world(world, world_seed), **env_kwargs)
 
 
 def synthetic_vector_env(num_envs: int, world: Any = None, world_seed: int = 0,
                          **env_kwargs: Any) -> RecVectorEnv:
     """Vector entry point of `RecGym/Synthetic-v0`."""
+    env_kwargs.setdefault("reward_weights", dict(DEFAULT_REWARD))
     return RecVectorEnv(make_world(world, world_seed), num_envs, **env_kwargs)

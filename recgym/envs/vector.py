@@ -83,6 +83,27 @@ class RecVectorEnv(VectorEnv):
         return (self.core.observation(), rewards, terminated, truncated,
                 self._info(stepping, info_rows))
 
+    @property
+    def resetting_next(self) -> np.ndarray:
+        """(num_envs,) bool: sub-environments whose episode just ended, so the next `step`
+        resets them (their action is ignored and no transition happens)."""
+        return self._needs_reset.copy()
+
+    def get_state(self) -> dict[str, Any]:
+        """Arrays and generator states that make `set_state` continue exactly from here."""
+        return {"arrays": {**self.core.get_state(), "needs_reset": self._needs_reset.copy()},
+                "generators": [g.bit_generator.state for g in self._generators],
+                "started": self._started}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what `get_state` returned."""
+        arrays = dict(state["arrays"])
+        self._needs_reset = np.array(arrays.pop("needs_reset"), dtype=bool)
+        self.core.set_state(arrays)
+        for generator, saved in zip(self._generators, state["generators"], strict=True):
+            generator.bit_generator.state = saved
+        self._started = bool(state["started"])
+
     def _keys(self, index: np.ndarray) -> np.ndarray:
         return np.array([key_from(self._generators[i]) for i in index], dtype=np.uint64)
 

@@ -1,0 +1,205 @@
+"""The one interface every recgym agent has: `fit`, `predict`, `save`, `load`."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, fields, is_dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+import recgym
+from agents.checkpoint import load_state, save_state
+from offline_data.atomic import atomic_directory
+from offline_data.errors import InputError
+from recgym.envs.base import RecEnv
+from recgym.envs.vector import RecVectorEnv
+from recgym.spaces import ObsSpec
+
+AGENT_FILE = "agent.json"
+WEIGHTS_FILE = "weights.pt"
+TRAINING_FILE = "training.pt"
+FORMAT = "recgym-agent"
+VERSION = 1
+
+Callback = Callable[["Agent", int], bool]
+"""Called after each training chunk with (agent, steps so far); return False to stop."""
+
+
+def is_batched(obs: dict[str, Any]) -> bool:
+    """True for a vector env's observation (a leading batch axis)."""
+    return np.asarray(obs["history_items"]).ndim == 2
+
+
+def batch_of(obs: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A batched view of an observation (adds the batch axis to a single one)."""
+    if is_batched(obs):
+        return {k: np.asarray(v) for k, v in obs.items()}
+    return {k: np.asarray(v)[None, ...] for k, v in obs.items()}
+
+
+def unwrap_env(env: Any) -> RecEnv | RecVectorEnv:
+    """The recgym environment under any wrappers."""
+    base = getattr(env, "unwrapped", env)
+    if not isinstance(base, (RecEnv, RecVectorEnv)):
+        raise InputError(f"expected a recgym environment, got {type(base).__name__}")
+    return base
+
+
+def make_env(env: Any, n_envs: int = 1, env_kwargs: dict[str, Any] | None = None,
+             vector: bool = True) -> Any:
+    """An environment from an instance (returned as is) or an id (`recgym.make_vec` when
+    `vector`, else `gym.make`)."""
+    if not isinstance(env, str):
+        return env
+    if vector:
+        return recgym.make_vec(env, n_envs, **(env_kwargs or {}))
+    return gym.make(env, **(env_kwargs or {}))
+
+
+class Agent(ABC):
+    """Base of all agents.
+
+    - `fit(env, total_steps, callbacks)` trains for `total_steps` more environment steps
+      and returns the agent; calling it again continues (schedules follow `budget`, the
+      total planned, so a run split into chunks learns exactly as one uninterrupted run);
+    - `predict(obs, deterministic)` takes one observation or a batch and returns the action
+      (an item id, a slate, or a batch of them);
+    - `save(path)` / `Agent.load(path)` write and read a folder (`agent.json`, `weights.pt`
+      and, with `training_state=True`, `training.pt` to resume training exactly).
+    """
+
+    name: ClassVar[str] = "agent"
+    config_class: ClassVar[type] = dict
+
+    def __init__(self, spec: ObsSpec, config: Any = None) -> None:
+        self.spec = spec
+        self.config = config if config is not None else self.config_class()
+        self.num_steps = 0
+
+    # ------------------------------------------------------------------ training
+    @abstractmethod
+    def fit(self, env: Any, total_steps: int, callbacks: Sequence[Callback] = (),
+            budget: int | None = None) -> Agent:
+        """Train for `total_steps` more steps."""
+
+    @abstractmethod
+    def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
+        """Action(s) for one observation or a batch."""
+
+    # ------------------------------------------------------------------ persistence
+    def weights(self) -> dict[str, Any]:
+        """Tensors and arrays needed to predict (saved in `weights.pt`)."""
+        return {}
+
+    def load_weights(self, weights: dict[str, Any]) -> None:
+        """Inverse of `weights` (this agent has none, so any given are a mismatch)."""
+        if weights:
+            raise InputError(f"{self.name} has no weights, but got {sorted(weights)}")
+
+    def training_state(self) -> dict[str, Any]:
+        """Everything else needed to continue training exactly (optimisers, replay,
+        counters); saved in `training.pt` with `training_state=True`."""
+        return {"num_steps": self.num_steps}
+
+    def load_training_state(self, state: dict[str, Any], env: Any = None) -> None:
+        """Inverse of `training_state` (`env` is the training environment, if any)."""
+        self.num_steps = int(state["num_steps"])
+
+    def save(self, path: str | Path, *, overwrite: bool = False,
+             training_state: bool = False) -> Path:
+        """Write the agent to a folder, atomically (never over a folder recgym did not
+        write)."""
+        meta = {"format": FORMAT, "version": VERSION, "agent": self.name,
+                "config": config_to_dict(self.config), "spec": self.spec.to_dict(),
+                "num_steps": self.num_steps}
+        with atomic_directory(path, overwrite=overwrite, marker=AGENT_FILE) as tmp:
+            save_state(tmp / WEIGHTS_FILE, self.weights())
+            if training_state:
+                save_state(tmp / TRAINING_FILE, self.training_state())
+            (tmp / AGENT_FILE).write_text(json.dumps(meta, indent=2))
+        return Path(path)
+
+    @classmethod
+    def from_meta(cls, spec: ObsSpec, config: Any) -> Agent:
+        """A fresh agent of this class for a saved spec and config (before weights)."""
+        return cls(spec, config)
+
+    @classmethod
+    def create(cls, env: Any, config: Any = None) -> Agent:
+        """A new agent for an environment instance (subclasses may read more from it,
+        e.g. item embeddings)."""
+        return cls(unwrap_env(env).core.spec, config)
+
+    def observe(self, env: Any) -> None:
+        """Told which environment the agent is about to act in (evaluation calls it; the
+        myopic oracle reads the simulator through it, other agents ignore it)."""
+        del env
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass (or dict) as JSON-ready data."""
+    if is_dataclass(config):
+        return json.loads(json.dumps(asdict(config), default=str))
+    return dict(config or {})
+
+
+def config_from_dict(config_class: type, data: dict[str, Any]) -> Any:
+    """Rebuild a config dataclass, ignoring nothing silently: unknown keys raise."""
+    if not is_dataclass(config_class):
+        return dict(data)
+    known = {f.name for f in fields(config_class)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(f"saved config has unknown field(s) {unknown} for "
+                         f"{config_class.__name__}")
+    values = {}
+    for f in fields(config_class):
+        if f.name in data:
+            value = data[f.name]
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+    return config_class(**values)
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The `agent.json` of a saved agent, checked."""
+    folder = Path(path)
+    meta_path = folder / AGENT_FILE
+    if not folder.is_dir():
+        raise InputError(f"agent folder not found: {folder}; check the path")
+    if not meta_path.is_file():
+        raise InputError(f"{folder}: no {AGENT_FILE}; this is not a folder written by "
+                         "Agent.save / `recgym train`")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{meta_path}: unreadable ({exc.msg})") from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise InputError(f"{meta_path}: not a recgym agent of format version {VERSION}")
+    return meta
+
+
+def load_agent_files(cls: type[Agent], path: str | Path, meta: dict[str, Any],
+                     env: Any = None) -> Agent:
+    """Build an agent of `cls` from a saved folder (weights and, when present, training
+    state)."""
+    folder = Path(path)
+    spec = ObsSpec.from_dict(meta["spec"])
+    agent = cls.from_meta(spec, config_from_dict(cls.config_class, meta["config"]))
+    try:
+        agent.load_weights(load_state(folder / WEIGHTS_FILE))
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise InputError(f"{folder / WEIGHTS_FILE}: does not match {AGENT_FILE} "
+                         f"({str(exc).splitlines()[0][:200]})") from None
+    agent.num_steps = int(meta.get("num_steps", 0))
+    if (folder / TRAINING_FILE).is_file():
+        try:
+            agent.load_training_state(load_state(folder / TRAINING_FILE), env)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise InputError(f"{folder / TRAINING_FILE}: does not match {AGENT_FILE} or the "
+                             f"environment ({str(exc).splitlines()[0][:200]})") from None
+    return agent

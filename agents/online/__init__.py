@@ -1,0 +1,1 @@
+"""Online agents: stable-baselines3 algorithms, DEERS, DRR, and the baselines."""

@@ -1,0 +1,169 @@
+"""DRR (Liu et al. 2018): a DDPG actor-critic over a DRR state representation whose action
+is a ranking vector scored against item embeddings; the top-k items form the slate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agents.base import is_batched, unwrap_env
+from agents.online.offpolicy import NEXT, OBS, OffPolicyAgent, OffPolicyConfig, linear_schedule
+from recgym.encoders import make_encoder
+from recgym.spaces import ObsSpec
+from recgym.wrappers.continuous import embedding_actions
+
+
+@dataclass(frozen=True)
+class DRRConfig(OffPolicyConfig):
+    """DRR settings (see `OffPolicyConfig` for the shared ones)."""
+
+    encoder: str = "drr_ave"
+    """The state representation: drr_p, drr_u, drr_ave or drr_att (any recgym encoder)."""
+    actor_lr: float = 1e-4
+    lr: float = 1e-3
+    """Critic learning rate."""
+    noise_start: float = 0.4
+    noise_end: float = 0.05
+    exploration_fraction: float = 0.5
+    """Gaussian exploration noise on the ranking vector decays over this share."""
+
+
+class Actor(nn.Module):
+    """State -> ranking vector in [-1, 1]^d (tanh)."""
+
+    def __init__(self, spec: ObsSpec, config: DRRConfig, action_dim: int) -> None:
+        super().__init__()
+        self.encoder = make_encoder(config.encoder, spec, embed_dim=config.embed_dim,
+                                    hidden_dim=config.hidden_dim)
+        self.head = nn.Sequential(nn.Linear(self.encoder.features_dim, config.hidden_dim),
+                                  nn.ReLU(), nn.Linear(config.hidden_dim, action_dim), nn.Tanh())
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, d) ranking vectors."""
+        return self.head(self.encoder(obs))
+
+
+class Critic(nn.Module):
+    """Q(s, a) over the state representation and the ranking vector."""
+
+    def __init__(self, spec: ObsSpec, config: DRRConfig, action_dim: int) -> None:
+        super().__init__()
+        self.encoder = make_encoder(config.encoder, spec, embed_dim=config.embed_dim,
+                                    hidden_dim=config.hidden_dim)
+        self.head = nn.Sequential(
+            nn.Linear(self.encoder.features_dim + action_dim, config.hidden_dim), nn.ReLU(),
+            nn.Linear(config.hidden_dim, config.hidden_dim), nn.ReLU(),
+            nn.Linear(config.hidden_dim, 1))
+
+    def forward(self, obs: dict[str, torch.Tensor], action: torch.Tensor) -> torch.Tensor:
+        """(B,) Q values."""
+        return self.head(torch.cat([self.encoder(obs), action], dim=1))[:, 0]
+
+
+class DRRAgent(OffPolicyAgent):
+    """DRR: DDPG with target networks (soft updates), replay (optionally prioritised) and
+    decaying Gaussian exploration noise. Item embeddings come from the environment
+    (`env.item_embeddings()`, as DRR uses pre-trained ones) and are saved with the agent;
+    works with slates (top-k) and candidate mode (top-k among the candidates)."""
+
+    name: ClassVar[str] = "drr"
+    config_class: ClassVar[type] = DRRConfig
+
+    def __init__(self, spec: ObsSpec, config: DRRConfig | None = None,
+                 embeddings: np.ndarray | None = None) -> None:
+        super().__init__(spec, config or DRRConfig())
+        self.embeddings = (np.zeros((spec.n_items, 16), np.float32) if embeddings is None
+                           else np.asarray(embeddings, np.float32))
+        d = self.embeddings.shape[1]
+        c = self.config
+        self.actor, self.actor_target = Actor(spec, c, d), Actor(spec, c, d)
+        self.critic, self.critic_target = Critic(spec, c, d), Critic(spec, c, d)
+        self.actor_target.load_state_dict(self.actor.state_dict())
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=c.lr)
+
+    @classmethod
+    def create(cls, env: Any, config: Any = None) -> DRRAgent:
+        base = unwrap_env(env)
+        return cls(base.core.spec, config, embeddings=base.item_embeddings())
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"actor": self.actor, "actor_target": self.actor_target,
+                "critic": self.critic, "critic_target": self.critic_target}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
+
+    def weights(self) -> dict[str, Any]:
+        return {**super().weights(), "embeddings": self.embeddings}
+
+    def load_weights(self, weights: dict[str, Any]) -> None:
+        self.embeddings = np.asarray(weights["embeddings"], np.float32)
+        super().load_weights(weights)
+
+    @classmethod
+    def from_meta(cls, spec: ObsSpec, config: Any) -> DRRAgent:
+        return cls(spec, config)  # embeddings arrive with the weights
+
+    # ------------------------------------------------------------------ acting
+    def vectors(self, obs: dict[str, Any]) -> np.ndarray:
+        """(B, d) ranking vectors of the actor."""
+        with torch.no_grad():
+            return self.actor(self.tensors(obs)).numpy()
+
+    def to_items(self, vectors: np.ndarray, obs: dict[str, Any]) -> np.ndarray:
+        """Ranking vectors -> item ids, slates or candidate indices."""
+        candidates = obs.get("candidates")
+        candidates = None if candidates is None else np.asarray(candidates).reshape(
+            len(vectors), -1)
+        chosen = embedding_actions(vectors, self.embeddings, self.spec.slate_size, candidates)
+        return chosen[:, 0] if self.spec.slate_size == 1 else chosen
+
+    def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
+        """The top-k items by the actor's ranking vector."""
+        batched = is_batched(obs)
+        obs = obs if batched else {k: np.asarray(v)[None] for k, v in obs.items()}
+        actions = self.to_items(self.vectors(obs), obs)
+        return actions if batched else actions[0]
+
+    def act(self, obs: dict[str, np.ndarray], explore: bool) -> tuple[np.ndarray, np.ndarray]:
+        c = self.config
+        vectors = self.vectors(obs)
+        if explore:
+            sigma = linear_schedule(c.noise_start, c.noise_end, c.exploration_fraction,
+                                    self.progress())
+            vectors = np.clip(vectors + sigma * self.rng.standard_normal(vectors.shape), -1, 1)
+        return self.to_items(vectors, obs), vectors.astype(np.float32)
+
+    # ------------------------------------------------------------------ learning
+    def update(self, batch: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+        c = self.config
+        obs = {k: torch.as_tensor(v) for k, v in self.split(batch, OBS).items()}
+        nxt = {k: torch.as_tensor(v) for k, v in self.split(batch, NEXT).items()}
+        action = torch.as_tensor(batch["action"])
+        reward = torch.as_tensor(batch["reward"])
+        done = torch.as_tensor(batch["done"])
+        w = torch.as_tensor(weights, dtype=torch.float32)
+        with torch.no_grad():
+            y = reward + c.gamma * (1.0 - done) * self.critic_target(nxt, self.actor_target(nxt))
+        q = self.critic(obs, action)
+        critic_loss = (w * F.mse_loss(q, y, reduction="none")).mean()
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        nn.utils.clip_grad_norm_(self.critic.parameters(), 10.0)
+        self.critic_optimizer.step()
+        actor_loss = -self.critic(obs, self.actor(obs)).mean()
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        nn.utils.clip_grad_norm_(self.actor.parameters(), 10.0)
+        self.actor_optimizer.step()
+        self.soft_update(self.critic_target, self.critic)
+        self.soft_update(self.actor_target, self.actor)
+        self.losses = {"critic": critic_loss.item(), "actor": actor_loss.item()}
+        return (q - y).detach().numpy()

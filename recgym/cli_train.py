@@ -1,0 +1,144 @@
+"""`recgym train / evaluate / plot / demo`: agents are imported lazily, per command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from offline_data import InputError
+from recgym.cli_app import app
+
+
+def parse_json(text: str | None, option: str) -> dict[str, Any]:
+    """A JSON object from an option (e.g. --env-kwargs '{"slate_size": 3}')."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{option}: not valid JSON ({exc.msg} at character {exc.pos}); "
+                         "write e.g. '{\"slate_size\": 3}'") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{option}: expected a JSON object like '{{\"slate_size\": 3}}'")
+    return value
+
+
+@app.command("train")
+def train_command(
+    out: Annotated[Path, typer.Option(help="Run folder (config, metrics.csv, checkpoints).")],
+    agent: Annotated[str | None, typer.Option(help="ppo, a2c, dqn, sac, td3, deers, drr, "
+                                                   "random, popular, oracle, linucb.")] = None,
+    env: Annotated[str | None, typer.Option(help="Environment id.")] = None,
+    encoder: Annotated[str | None, typer.Option(help="State encoder (drr_att, sasrec, ...).")
+                       ] = None,
+    steps: Annotated[int | None, typer.Option(help="Environment steps to train.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the agent and environment.")] = None,
+    env_kwargs: Annotated[str | None, typer.Option(help="Environment arguments as JSON.")
+                          ] = None,
+    agent_kwargs: Annotated[str | None, typer.Option(help="Agent settings as JSON.")] = None,
+    n_envs: Annotated[int | None, typer.Option(help="Parallel users while training.")] = None,
+    eval_every: Annotated[int | None, typer.Option(help="Steps between evaluations.")] = None,
+    eval_users: Annotated[int | None, typer.Option(help="Users per evaluation.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue OUT from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if recgym wrote it.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train an agent: periodic evaluation, metrics.csv, TensorBoard, checkpoints."""
+    from agents.training import TrainConfig, read_config, train
+
+    given = {"agent": agent, "env": env, "encoder": encoder, "steps": steps, "seed": seed,
+             "n_envs": n_envs, "eval_every": eval_every, "eval_users": eval_users,
+             "env_kwargs": parse_json(env_kwargs, "--env-kwargs") if env_kwargs else None,
+             "agent_kwargs": parse_json(agent_kwargs, "--agent-kwargs") if agent_kwargs
+             else None}
+    given = {k: v for k, v in given.items() if v is not None}
+    config = read_config(out).replace(**given) if resume else TrainConfig(**given)
+    trained = train(config, out, resume=resume, overwrite=overwrite, progress=progress)
+    typer.echo(f"trained {config.agent} for {trained.num_steps:,} steps; run in {out}")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    target: Annotated[str, typer.Argument(help="A run folder (or an agent folder), or a "
+                                               "baseline: random, popular, oracle, linucb.")],
+    env: Annotated[str, typer.Option(help="Environment id.")] = "RecGym/Synthetic-v0",
+    users: Annotated[int, typer.Option(help="Users (one episode each).")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the users.")] = 10_000,
+    env_kwargs: Annotated[str | None, typer.Option(help="Environment arguments as JSON.")
+                          ] = None,
+    fit_steps: Annotated[int, typer.Option(help="Steps to fit a popular / linucb baseline.")
+                         ] = 20_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Evaluate a trained agent or a baseline: every metric with a 95% interval."""
+    import recgym
+    from agents import load_agent, make_agent
+    from agents.registry import CLASSES
+    from agents.training import AGENT_FOLDER
+    from recgym.evaluate import evaluate
+
+    kwargs = parse_json(env_kwargs, "--env-kwargs")
+    path = Path(target)
+    if path.exists():
+        folder = path / AGENT_FOLDER if (path / AGENT_FOLDER).is_dir() else path
+        agent = load_agent(folder)
+    elif target in ("random", "popular", "oracle", "linucb"):
+        agent = make_agent(target, recgym.make_vec(env, 8, **kwargs))
+        if target in ("popular", "linucb"):
+            agent.fit(recgym.make_vec(env, 8, **kwargs), fit_steps)
+    else:
+        raise InputError(f"{target}: neither a run / agent folder nor a baseline name "
+                         f"({', '.join(n for n in CLASSES if n not in ('deers', 'drr'))})")
+    table = evaluate(agent, env, n_users=users, seed=seed, **kwargs)
+    if as_json:
+        metrics = {m: {"mean": row["mean"], "ci95": [row["ci95_lo"], row["ci95_hi"]]}
+                   for m, row in table.iterrows()}
+        typer.echo(json.dumps({"metrics": metrics, "users": users, "env": env}, default=float))
+    else:
+        from recgym.report import metrics_text
+
+        typer.echo(metrics_text(table, title=f"{target} on {env} ({users} users)"))
+
+
+@app.command("plot")
+def plot_command(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders (several seeds of an agent "
+                                                     "are drawn as one band).")],
+    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("curves.png"),
+    metric: Annotated[str, typer.Option(help="Metric to plot ('reward' = episode return).")
+                      ] = "reward",
+    metrics: Annotated[str | None, typer.Option(
+        help="Several metrics as a grid, e.g. 'ctr,total_return,retention'; 'all' for "
+             "immediate vs long-term.")] = None,
+) -> None:
+    """Reward curves of one or more runs."""
+    from recgym.plot import IMMEDIATE_VS_LONG_TERM, plot_runs
+
+    if metrics == "all":
+        chosen: tuple[str, ...] = IMMEDIATE_VS_LONG_TERM
+    elif metrics:
+        chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
+    else:
+        chosen = (metric,)
+    plot_runs(runs, out, chosen)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("demo")
+def demo_command(
+    out: Annotated[Path, typer.Option(help="Folder for runs, table.csv and curves.png.")
+                   ] = Path("runs/demo"),
+    quick: Annotated[bool, typer.Option(help="A few seconds instead of minutes.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """The main job: train and compare agents on the synthetic world, write a plot and a
+    table (replaces OUT if an earlier demo wrote it)."""
+    from agents.demo import run_demo
+
+    table = run_demo(out, quick=quick, seed=seed, progress=progress)
+    typer.echo(table)
+    typer.echo(f"wrote {out / 'table.csv'} and {out / 'curves.png'}")

@@ -1,0 +1,105 @@
+"""`evaluate`: run an agent for many users and report every recommendation metric with a
+95% interval."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+import recgym
+from offline_data.errors import InputError
+from recgym.envs.vector import RecVectorEnv
+from recgym.metrics import EpisodeAccumulator
+
+MAX_BATCH = 512
+ALIASES = {"like_rate": ("like", "is_like", "liked"), "watch_time": ("watch_ratio",)}
+"""Named views of signals: `like_rate` is likes per step, `watch_time` watch ratio per step."""
+
+
+class Policy(Protocol):
+    """Anything with `predict(batched_obs, deterministic)` (every recgym agent)."""
+
+    def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
+        """Actions for a batch of observations."""
+        ...
+
+
+def evaluate(agent: Policy, env_id: str | RecVectorEnv = "RecGym/Synthetic-v0",
+             n_users: int = 200, seed: int = 0, deterministic: bool = True,
+             **env_kwargs: Any) -> pd.DataFrame:
+    """Run one episode for each of `n_users` users (batched in a vector environment) and
+    return a table indexed by metric with columns `mean`, `ci95_lo`, `ci95_hi`, `std`, `n`
+    (see `recgym.metrics`; plus `like_rate` / `watch_time` where the signals exist and
+    `churn_rate`). The per-user episodes (with `user_id`) are in
+    `table.attrs["episodes"]`. Users are drawn
+    with seeds `seed`, `seed + 1`, ..., so agents compared with the same seed meet the same
+    users."""
+    if n_users < 2:
+        raise InputError(f"n_users must be at least 2 for an interval, got {n_users}")
+    episodes: list[dict[str, float]] = []
+    size = min(n_users, MAX_BATCH)
+    env = env_id if isinstance(env_id, RecVectorEnv) else recgym.make_vec(env_id, size,
+                                                                          **env_kwargs)
+    observe = getattr(agent, "observe", None)
+    if observe is not None:
+        observe(env)
+    start = 0
+    while start < n_users:
+        episodes += _episodes(agent, env, min(env.num_envs, n_users - start), seed + start,
+                              deterministic)
+        start += env.num_envs
+    frame = pd.DataFrame(episodes)
+    for alias, names in ALIASES.items():
+        for name in names:
+            if f"signal/{name}" in frame:
+                frame[alias] = frame[f"signal/{name}"]
+                break
+    frame["churn_rate"] = frame["churn"]
+    table = summary_table(frame.drop(columns="user_id"))
+    table.attrs["episodes"] = frame
+    return table
+
+
+def _episodes(agent: Policy, env: RecVectorEnv, wanted: int, seed: int,
+              deterministic: bool) -> list[dict[str, float]]:
+    """The first episode of the first `wanted` sub-environments."""
+    obs, _ = env.reset(seed=seed)
+    n = env.num_envs
+    accumulator = EpisodeAccumulator(n, env.reward_names, env.config.slate_size)
+    finished: dict[int, dict[str, float]] = {}
+    active = np.ones(n, dtype=bool)
+    while len(finished) < wanted:
+        actions = agent.predict(obs, deterministic=deterministic)
+        obs, reward, terminated, truncated, info = env.step(actions)
+        rows = np.flatnonzero(active)
+        accumulator.add(rows, reward[rows], info["reward_vector"][rows],
+                        info["left_session"][rows], info["return_gap_h"][rows])
+        ended = rows[(terminated | truncated)[rows]]
+        for row, metrics in zip(ended, accumulator.finish(ended, info["churned"][ended]),
+                                strict=True):
+            if row < wanted:
+                finished[int(row)] = {"user_id": int(env.core.user[row]), **metrics}
+        active[ended] = False
+    return [finished[i] for i in range(wanted)]
+
+
+def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean and 95% t-interval of every column (NaNs, e.g. users who never returned,
+    left out), one row per metric."""
+    rows = {}
+    for column in frame.columns:
+        values = frame[column].to_numpy(dtype=np.float64)
+        values = values[np.isfinite(values)]
+        n = len(values)
+        mean = float(values.mean()) if n else float("nan")
+        std = float(values.std(ddof=1)) if n > 1 else float("nan")
+        half = float(stats.t.ppf(0.975, n - 1) * std / np.sqrt(n)) if n > 1 else float("nan")
+        rows[column] = {"mean": mean, "ci95_lo": mean - half, "ci95_hi": mean + half,
+                        "std": std, "n": n}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "metric"
+    table.attrs["episodes"] = frame
+    return table

@@ -1,0 +1,83 @@
+"""Reward curves: several agents in one figure, a band over seeds, a grid of metrics."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from offline_data.atomic import atomic_write_bytes
+from offline_data.errors import InputError
+from recgym.runs import read_run
+
+METRIC_ALIASES = {"reward": "total_return", "return": "total_return", "click": "ctr"}
+LABELS = {
+    "total_return": "episode return", "reward_per_step": "reward per step", "ctr": "CTR",
+    "depth": "session depth (steps)", "retention": "retention", "return_gap": "return gap (h)",
+    "sessions": "sessions per user", "churn_rate": "churn rate", "like_rate": "likes per step",
+    "watch_time": "watch ratio per step",
+}
+IMMEDIATE_VS_LONG_TERM = ("ctr", "reward_per_step", "like_rate", "total_return", "depth",
+                          "retention")
+
+
+def metric_name(name: str) -> str:
+    """Canonical metric name (`reward` means the episode return)."""
+    return METRIC_ALIASES.get(name, name)
+
+
+def plot_runs(runs: Sequence[str | Path], out: str | Path,
+              metrics: Sequence[str] = ("total_return",), title: str | None = None) -> Path:
+    """Plot `metrics` against training steps for the runs, grouped by agent name: the mean
+    over the runs of an agent (its seeds) with a shaded min-max band. Writes a PNG."""
+    if not runs:
+        raise InputError("plot needs at least one run folder")
+    groups: dict[str, list[pd.DataFrame]] = defaultdict(list)
+    for run in runs:
+        config, frame = read_run(run)
+        groups[str(config.get("agent", Path(run).name))].append(frame)
+    names = [metric_name(m) for m in metrics]
+    for name in names:
+        if not any(name in f for frames in groups.values() for f in frames):
+            known = sorted({c for fs in groups.values() for f in fs for c in f.columns} -
+                           {"step", "wall_time"})
+            raise InputError(f"no run has metric {name!r}; known: {', '.join(known)}")
+    cols = min(len(names), 3)
+    rows = int(np.ceil(len(names) / cols))
+    fig = Figure(figsize=(5.2 * cols, 3.6 * rows))  # no pyplot: no global state, no GUI
+    axes = fig.subplots(rows, cols, squeeze=False)
+    colours = colormaps["tab10"]
+    for i, name in enumerate(names):
+        ax = axes[i // cols][i % cols]
+        for j, (agent, frames) in enumerate(sorted(groups.items())):
+            usable = [f[["step", name]].dropna() for f in frames if name in f]
+            if not usable:
+                continue
+            steps = np.unique(np.concatenate([u["step"].to_numpy() for u in usable]))
+            curves = np.stack([np.interp(steps, u["step"], u[name]) for u in usable])
+            colour = colours(j % 10)
+            label = agent if len(usable) == 1 else f"{agent} ({len(usable)} seeds)"
+            ax.plot(steps, curves.mean(axis=0), color=colour, label=label, linewidth=1.8,
+                    marker="o" if len(steps) < 3 else None)
+            if len(usable) > 1:
+                ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), color=colour,
+                                alpha=0.18)
+        ax.set_title(LABELS.get(name, name))
+        ax.set_xlabel("environment steps")
+        ax.grid(alpha=0.3)
+    for k in range(len(names), rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.08 if len(labels) <= 5 else 0.14, 1, 1))
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return atomic_write_bytes(out, buffer.getvalue())
