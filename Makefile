@@ -15,8 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/recgym data synth --out runs/demo/log --users 1000 --days 7 --seed 0 --overwrite
-	$(BIN)/recgym data inspect runs/demo/log
+	$(BIN)/recgym demo --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

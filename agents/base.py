@@ -75,6 +75,8 @@ class Agent(ABC):
 
     name: ClassVar[str] = "agent"
     config_class: ClassVar[type] = dict
+    learns: ClassVar[bool] = True
+    """False for agents whose `fit` only counts steps (random, the oracle)."""
 
     def __init__(self, spec: ObsSpec, config: Any = None) -> None:
         self.spec = spec
@@ -90,6 +92,12 @@ class Agent(ABC):
     @abstractmethod
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
         """Action(s) for one observation or a batch."""
+
+    def run_callbacks(self, callbacks: Sequence[Callback]) -> None:
+        """Call each callback with (agent, steps so far) until one returns False."""
+        for callback in callbacks:
+            if callback(self, self.num_steps) is False:
+                break
 
     # ------------------------------------------------------------------ persistence
     def weights(self) -> dict[str, Any]:
@@ -139,6 +147,19 @@ class Agent(ABC):
         """Told which environment the agent is about to act in (evaluation calls it; the
         myopic oracle reads the simulator through it, other agents ignore it)."""
         del env
+
+
+class CountingOnly:
+    """Mixin for agents with nothing to learn: `fit` only counts the steps."""
+
+    learns: ClassVar[bool] = False
+
+    def fit(self, env: Any, total_steps: int, callbacks: Sequence[Callback] = (),
+            budget: int | None = None) -> Any:
+        """Count `total_steps` (nothing to learn)."""
+        self.num_steps += int(total_steps)  # type: ignore[attr-defined]
+        self.run_callbacks(callbacks)  # type: ignore[attr-defined]
+        return self
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -31,11 +31,13 @@ class DemoAgent:
     label: str
     steps: int
     encoder: str | None = None
+    settings: dict = field(default_factory=dict, hash=False)
+    """Agent settings (fields of its config)."""
 
 
 FULL = (
-    DemoAgent("ppo", "ppo (drr_att)", 60_000, "drr_att"),
-    DemoAgent("dqn", "dqn (gru4rec)", 30_000, "gru4rec"),
+    DemoAgent("ppo", "ppo (drr_att)", 400_000, "drr_att"),
+    DemoAgent("dqn", "dqn (drr_att)", 50_000, "drr_att"),
     DemoAgent("deers", "deers", 30_000),
     DemoAgent("drr", "drr (drr_ave)", 30_000),
     DemoAgent("linucb", "linucb", 20_000),
@@ -55,37 +57,55 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, seed: int = 
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    (out / MARKER).write_text(json.dumps({"complete": False}))  # ours, even if interrupted
     started = time.perf_counter()
     users = eval_users or (16 if quick else 300)
     env_kwargs = {"world": {"n_users": 300, "n_items": 60}} if quick else {}
     runs, rows = [], []
     for contestant in FULL:
-        steps = max(min(contestant.steps, 256), 1) if quick else contestant.steps
-        config = TrainConfig(agent=contestant.agent, env=ENV, env_kwargs=env_kwargs,
-                             steps=steps, seed=seed, encoder=contestant.encoder,
-                             eval_every=max(steps // 3, 1) if steps > 1 else 1,
-                             eval_users=users, n_envs=8,
-                             agent_kwargs=_small(contestant.agent) if quick else {})
         folder = out / contestant.agent
-        train(config, folder, progress=progress)
+        table = train_and_evaluate(contestant, folder, seed=seed, quick=quick,
+                                   eval_users=users, env_kwargs=env_kwargs, progress=progress)
         runs.append(folder)
-        agent = load_agent(folder / AGENT_FOLDER)
-        table = evaluate(agent, ENV, n_users=users * (1 if quick else 2), seed=seed + 50_000,
-                         **env_kwargs)
-        row = {"agent": contestant.label, "steps": steps}
-        for metric in TABLE_METRICS:
-            if metric in table.index:
-                row[metric] = round(float(table.loc[metric, "mean"]), 4)
-        row["total_return_ci95"] = (f"[{table.loc['total_return', 'ci95_lo']:.1f}, "
-                                    f"{table.loc['total_return', 'ci95_hi']:.1f}]")
-        rows.append(row)
+        rows.append(table_row(contestant, table))
     frame = pd.DataFrame(rows).set_index("agent")
     atomic_write_bytes(out / "table.csv", frame.to_csv().encode())
     plot_runs(runs, out / "curves.png", ("total_return", "ctr", "retention", "depth"),
               title="recgym demo: synthetic world (evaluated on the same users)")
     seconds = round(time.perf_counter() - started, 1)
-    (out / MARKER).write_text(json.dumps({"quick": quick, "seed": seed, "seconds": seconds}))
+    (out / MARKER).write_text(json.dumps({"complete": True, "quick": quick, "seed": seed,
+                                          "seconds": seconds}))
     return frame
+
+
+def train_and_evaluate(contestant: DemoAgent, folder: Path, *, seed: int, quick: bool,
+                       eval_users: int, env_kwargs: dict, progress: bool,
+                       final_users: int | None = None) -> pd.DataFrame:
+    """Train one contestant into `folder` (a run folder) and evaluate the trained agent on
+    `final_users` users (default 2 x eval_users) drawn with seed + 50,000."""
+    steps = max(min(contestant.steps, 256), 1) if quick else contestant.steps
+    config = TrainConfig(agent=contestant.agent, env=ENV, env_kwargs=env_kwargs, steps=steps,
+                         seed=seed, encoder=contestant.encoder, name=contestant.label,
+                         eval_every=max(steps // 5, 1), eval_users=eval_users, n_envs=8,
+                         agent_kwargs={**contestant.settings, **(_small(contestant.agent)
+                                                                if quick else {})})
+    train(config, folder, progress=progress)
+    agent = load_agent(folder / AGENT_FOLDER)
+    table = evaluate(agent, ENV, n_users=final_users or 2 * eval_users, seed=seed + 50_000,
+                     **env_kwargs)
+    table.attrs["steps"] = steps
+    return table
+
+
+def table_row(contestant: DemoAgent, table: pd.DataFrame) -> dict:
+    """One line of the comparison table: means, and the 95% interval of the return."""
+    row: dict = {"agent": contestant.label, "steps": table.attrs.get("steps")}
+    for metric in TABLE_METRICS:
+        if metric in table.index:
+            row[metric] = round(float(table.loc[metric, "mean"]), 4)
+    row["total_return_ci95"] = (f"[{table.loc['total_return', 'ci95_lo']:.1f}, "
+                                f"{table.loc['total_return', 'ci95_hi']:.1f}]")
+    return row
 
 
 def _small(agent: str) -> dict:

@@ -57,6 +57,8 @@ class TrainConfig(ConfigMixin):
     """Seed of the evaluation users (the same for every agent and every evaluation)."""
     agent_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     """Further agent settings (fields of its config)."""
+    name: str | None = None
+    """A label for plots and tables (default: the agent name)."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "n_envs", "eval_every", "eval_users"):
@@ -113,10 +115,12 @@ def train(config: TrainConfig, out: str | Path, *, resume: bool = False,
         restore_rng(load_state(checkpoint / "rng.pt"))
     else:
         agent = build_agent(config, env)
-    writer = RunWriter(out, {**config.to_dict(), "agent": config.agent}, resume=resume)
+    writer = RunWriter(out, config.to_dict(), resume=resume)
     bar = tqdm(total=config.steps, initial=min(agent.num_steps, config.steps), unit="step",
                desc=f"{config.agent} on {config.env}", disable=not progress)
     try:
+        if checkpoint is None and agent.learns:  # where learning starts from
+            writer.log(0, evaluation(agent, config))
         while agent.num_steps < config.steps:
             before = agent.num_steps
             agent.fit(env, min(config.eval_every, config.steps - agent.num_steps),

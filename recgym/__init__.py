@@ -7,6 +7,9 @@ batched vector environments.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 from typing import Any
 
 from recgym.env_config import EnvConfig
@@ -15,6 +18,12 @@ from recgym.registration import ENVIRONMENTS, register_environments
 __version__ = "0.1.0"
 
 register_environments()
+
+if importlib.util.find_spec("gym") is not None:
+    # d3rlpy depends on the legacy `gym` package and stable-baselines3 probes for it; its
+    # import prints a deprecation banner on every command, so it is imported here quietly
+    with contextlib.redirect_stderr(io.StringIO()):
+        import gym  # noqa: F401
 
 
 def make_vec(env_id: str, num_envs: int, **kwargs: Any):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from offline_data import InputError, load_log
+from offline_data import InputError, detect_format, load_log
 from offline_data.atomic import check_output_dir
 from recgym.cli_app import app
 from recgym.report import fidelity_text
@@ -19,6 +19,10 @@ def fit_sim(
     out: Annotated[Path, typer.Option(help="Folder for the simulator and fidelity.json.")],
     format: Annotated[
         str | None, typer.Option("--format", "-f", help="Log format; detected if omitted.")
+    ] = None,
+    kuairand_log: Annotated[
+        str | None, typer.Option(help="KuaiRand: standard, random or all (all: the random "
+                                      "exposures are held out to score the signals).")
     ] = None,
     users: Annotated[int, typer.Option(help="synthetic: users.")] = 2000,
     days: Annotated[float, typer.Option(help="synthetic: days to fit on.")] = 14.0,
@@ -52,11 +56,15 @@ def fit_sim(
     config = SimulatorConfig(epochs=epochs, arch=arch, history_len=history_len, seed=seed,
                              progress=progress)
     if data == "synthetic":
-        if format is not None:
-            raise InputError("--format does not apply to --data synthetic")
+        if format is not None or kuairand_log is not None:
+            raise InputError("--format and --kuairand-log do not apply to --data synthetic")
         log, test_fraction = synthetic_fitting_log(users, days, fresh_days, seed)
     else:
-        log = load_log(data, format)
+        fmt = format or detect_format(data)
+        if kuairand_log is not None and fmt != "kuairand":
+            raise InputError(f"--kuairand-log applies to KuaiRand folders, but {data} is read "
+                             f"as {fmt}")
+        log = load_log(data, fmt, **({"log": kuairand_log} if kuairand_log else {}))
     result = fit_with_fidelity(log, config, test_fraction=test_fraction, baselines=baselines,
                                set_size=set_size, set_heldout=set_heldout, seed=seed)
     result.save(out, overwrite=overwrite)

@@ -140,5 +140,5 @@ def demo_command(
     from agents.demo import run_demo
 
     table = run_demo(out, quick=quick, seed=seed, progress=progress)
-    typer.echo(table)
+    typer.echo(table.to_string())
     typer.echo(f"wrote {out / 'table.csv'} and {out / 'curves.png'}")

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from offline_data.atomic import atomic_write_bytes
 from offline_data.errors import InputError
@@ -27,6 +28,10 @@ IMMEDIATE_VS_LONG_TERM = ("ctr", "reward_per_step", "like_rate", "total_return",
                           "retention")
 
 
+def _steps_label(value: float, _: int) -> str:
+    return f"{value / 1000:g}k" if abs(value) >= 1000 else f"{value:g}"
+
+
 def metric_name(name: str) -> str:
     """Canonical metric name (`reward` means the episode return)."""
     return METRIC_ALIASES.get(name, name)
@@ -35,20 +40,21 @@ def metric_name(name: str) -> str:
 def plot_runs(runs: Sequence[str | Path], out: str | Path,
               metrics: Sequence[str] = ("total_return",), title: str | None = None) -> Path:
     """Plot `metrics` against training steps for the runs, grouped by agent name: the mean
-    over the runs of an agent (its seeds) with a shaded min-max band. Writes a PNG."""
+    over the runs of an agent (its seeds) with a shaded min-max band; agents that do not
+    train (one evaluation) are dashed reference lines. Writes a PNG."""
     if not runs:
         raise InputError("plot needs at least one run folder")
     groups: dict[str, list[pd.DataFrame]] = defaultdict(list)
     for run in runs:
         config, frame = read_run(run)
-        groups[str(config.get("agent", Path(run).name))].append(frame)
+        groups[str(config.get("name") or config.get("agent") or Path(run).name)].append(frame)
     names = [metric_name(m) for m in metrics]
     for name in names:
         if not any(name in f for frames in groups.values() for f in frames):
             known = sorted({c for fs in groups.values() for f in fs for c in f.columns} -
                            {"step", "wall_time"})
             raise InputError(f"no run has metric {name!r}; known: {', '.join(known)}")
-    cols = min(len(names), 3)
+    cols = 2 if len(names) == 4 else min(len(names), 3)
     rows = int(np.ceil(len(names) / cols))
     fig = Figure(figsize=(5.2 * cols, 3.6 * rows))  # no pyplot: no global state, no GUI
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -63,13 +69,18 @@ def plot_runs(runs: Sequence[str | Path], out: str | Path,
             curves = np.stack([np.interp(steps, u["step"], u[name]) for u in usable])
             colour = colours(j % 10)
             label = agent if len(usable) == 1 else f"{agent} ({len(usable)} seeds)"
+            if len(steps) == 1:  # an agent that does not train: a reference line
+                ax.axhline(curves.mean(), color=colour, label=label, linestyle="--",
+                           linewidth=1.4)
+                continue
             ax.plot(steps, curves.mean(axis=0), color=colour, label=label, linewidth=1.8,
-                    marker="o" if len(steps) < 3 else None)
+                    marker="o" if len(steps) < 4 else None)
             if len(usable) > 1:
                 ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), color=colour,
                                 alpha=0.18)
         ax.set_title(LABELS.get(name, name))
         ax.set_xlabel("environment steps")
+        ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
         ax.grid(alpha=0.3)
     for k in range(len(names), rows * cols):
         axes[k // cols][k % cols].axis("off")

@@ -178,13 +178,16 @@ def session_index_per_row(log: InteractionLog) -> np.ndarray:
     return log.sessions["session_index"].to_numpy()[log.interactions[SESSION].to_numpy()]
 
 
-def last_history(log: InteractionLog, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each user's last `length` items (most recent first, -1 padded) and their feedback."""
+def last_history(log: InteractionLog, length: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each user's last `length` items (most recent first, -1 padded), their feedback and
+    their age in hours at the end of the log."""
     frame = log.interactions
     user = frame[USER].to_numpy()
     signals = frame[log.signal_names].to_numpy(dtype=np.float32)
     items = np.full((log.n_users, length), -1, dtype=np.int64)
     feedback = np.zeros((log.n_users, length, len(log.signals)), np.float32)
+    hours = np.zeros((log.n_users, length), np.float32)
     if len(frame):
         last_row = np.r_[user[1:] != user[:-1], True]
         ends = np.flatnonzero(last_row)
@@ -194,7 +197,9 @@ def last_history(log: InteractionLog, length: int) -> tuple[np.ndarray, np.ndarr
         users = user[ends]
         items[users] = np.where(ok, frame["item_id"].to_numpy()[np.maximum(idx, 0)], -1)
         feedback[users] = np.where(ok[..., None], signals[np.maximum(idx, 0)], 0.0)
-    return items, feedback
+        stamp = frame["timestamp"].to_numpy()[np.maximum(idx, 0)]
+        hours[users] = np.where(ok, (log.end_time - stamp) / 3600.0, 0.0)
+    return items, feedback, hours
 
 
 def consumption_profile(

@@ -115,7 +115,7 @@ def predict_rows(sim: LoggedUserSimulator, log: InteractionLog, mask: np.ndarray
             rows["user"][chunk], rows["hist_items"][chunk], rows["hist_feedback"][chunk],
             session_index=rows["session_index"][chunk], session_steps=rows["position"][chunk],
             profile_sum=rows["profile_sum"][chunk], profile_count=rows["profile_count"][chunk],
-            hours_since=rows["hours_since"][chunk])
+            hours_since=rows["hours_since"][chunk], hist_hours=rows["hist_hours"][chunk])
         pred = sim.predict(state, rows["item"][chunk][:, None])
         for name in sim.signal_names:
             out[name].append(pred[name][:, 0])
@@ -161,7 +161,8 @@ def replay_sessions(
     state = sim.state_from_history(
         sessions[USER].to_numpy(), rows["hist_items"][first], rows["hist_feedback"][first],
         session_index=rows["session_index"][first], profile_sum=rows["profile_sum"][first],
-        profile_count=rows["profile_count"][first], hours_since=rows["hours_since"][first])
+        profile_count=rows["profile_count"][first], hours_since=rows["hours_since"][first],
+        hist_hours=rows["hist_hours"][first])
     n = len(sessions)
     sim_len = np.zeros(n, np.int64)
     sim_gap = np.zeros(n)

@@ -102,6 +102,8 @@ def row_inputs(
         "hist_items": np.where(ok, item[np.maximum(hist, 0)], -1),
         "hist_feedback": np.where(ok[..., None], targets[np.maximum(hist, 0)], 0.0).astype(
             np.float32),
+        "hist_hours": np.where(ok, (timestamp[:, None] - timestamp[np.maximum(hist, 0)]) / 3600.0,
+                               0.0).astype(np.float32),
         "position": position,
         "session_index": sessions_before,
         "targets": targets,
@@ -164,7 +166,7 @@ def fit(
     exposure = np.log1p(np.bincount(rows["item"], minlength=log.n_items).astype(np.float64))
     popularity = (exposure - exposure.mean()) / max(exposure.std(), 1e-6)
     edges = return_edges(log.session_gap, config.return_edges_h)
-    start_items, start_feedback = last_history(log, config.history_len)
+    start_items, start_feedback, start_hist_hours = last_history(log, config.history_len)
     start_feedback = start_feedback[..., [log.signal_names.index(m) for m in names]]
     consumed = rows["targets"][:, primary].astype(np.float64)
     start_profile_sum = np.zeros((log.n_users, item_x.shape[1]), np.float32)
@@ -188,7 +190,8 @@ def fit(
                                start_profile_sum=start_profile_sum,
                                start_profile_count=start_profile_count,
                                start_session_index=start_session_index,
-                               start_hours_since=start_hours)
+                               start_hours_since=start_hours,
+                               start_hist_hours=start_hist_hours)
     ux, ix = torch.from_numpy(user_x), torch.from_numpy(item_x)
     response = ResponseNet(log.n_users, log.n_items, ux, ix, [s.is_binary for s in signals],
                            primary, config).to(device)
@@ -255,36 +258,51 @@ def _fit_response(net, rows, meta, tensors, train_idx, val_idx, config, device) 
     profile = rows["profile_sum"] / np.maximum(rows["profile_count"], 1.0)[:, None]
     t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in {
         "user": user, "item": item, "hist": hist, "fb": rows["hist_feedback"],
+        "age": rows["hist_hours"],
         "ctx": context.astype(np.float32), "profile": profile.astype(np.float32),
         "y": targets}.items()}
     binary = [s.is_binary for s in meta.signals]
     p = meta.primary
     dropout_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
 
-    def loss_fn(batch: torch.Tensor) -> torch.Tensor:
+    def losses_of(batch: torch.Tensor, gaussian: bool) -> torch.Tensor:
+        """Mean loss over the signals: Bernoulli log-loss for binary ones; for continuous
+        ones the Gaussian likelihood when training, the squared error of the mean (in
+        standardised units) when validating. The likelihood's sigma phases make the
+        validation curve dip and rise for many epochs, which misleads early stopping."""
         u, i = t["user"][batch], t["item"][batch]
+        seen = torch.where(i == n_items, torch.full_like(i, -1), i)  # unknown: no match
         if net.training:
             u = drop_ids(u, n_users, config.id_dropout, dropout_gen)
             i = drop_ids(i, n_items, config.id_dropout, dropout_gen)
         y = t["y"][batch]
-        reps = net.represent(net.inputs(u, i, t["hist"][batch], t["fb"][batch], t["ctx"][batch],
-                                        t["profile"][batch]))
+        reps = net.encode(u, i, t["hist"][batch], t["fb"][batch], t["ctx"][batch],
+                          t["profile"][batch], t["age"][batch], seen)
         losses = [F.binary_cross_entropy_with_logits(net.primary_logit(reps), y[:, p])]
         for s, out in enumerate(net.conditional(reps, y[:, p])):
             if out is None:
                 continue
             if binary[s]:
                 losses.append(F.binary_cross_entropy_with_logits(out[:, 0], y[:, s]))
-            else:
+            elif gaussian:
                 log_sigma = out[:, 1].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
                 z = (y[:, s] - out[:, 0]) / torch.exp(log_sigma)
                 losses.append((0.5 * z**2 + log_sigma).mean())
+            else:
+                losses.append(((y[:, s] - out[:, 0]) ** 2).mean())
         return torch.stack(losses).mean()
+
+    def loss_fn(batch: torch.Tensor) -> torch.Tensor:
+        return losses_of(batch, gaussian=True)
+
+    def val_fn(batch: torch.Tensor) -> torch.Tensor:
+        return losses_of(batch, gaussian=False)
 
     return fit_rows(net, loss_fn, torch.from_numpy(train_idx).to(device),
                     torch.from_numpy(val_idx).to(device), epochs=config.epochs,
                     batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
                     patience=config.patience, seed=config.seed, desc="response model",
+                    val_fn=val_fn,
                     progress=config.progress)
 
 

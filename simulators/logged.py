@@ -16,6 +16,7 @@ from simulators.interface import BatchState, Feedback, RandomSource, check_slate
 from simulators.networks import (
     LOG_SIGMA_MAX,
     LOG_SIGMA_MIN,
+    Encoded,
     ResponseNet,
     UserContextNet,
     leave_context,
@@ -78,6 +79,9 @@ class LoggedState(BatchState):
     """(B, L) last items shown, most recent first, -1 where empty."""
     hist_feedback: np.ndarray
     """(B, L, S) feedback to those items."""
+    hist_hours: np.ndarray
+    """(B, L) hours since each history item was shown (0 within the current session: the
+    simulator does not know step durations; gaps between sessions add up)."""
     session_steps: np.ndarray
     """(B,) steps taken in the current session."""
     session_index: np.ndarray
@@ -115,6 +119,8 @@ class SimulatorTensors:
     """(n_users,) sessions each user had in the log (the next one has this index)."""
     start_hours_since: np.ndarray
     """(n_users,) hours from each user's last logged interaction to the end of the log."""
+    start_hist_hours: np.ndarray
+    """(n_users, L) age in hours of each start-history item at the end of the log."""
 
 
 class LoggedUserSimulator:
@@ -216,7 +222,7 @@ class LoggedUserSimulator:
                 ids, t.start_items[ids], t.start_feedback[ids],
                 session_index=t.start_session_index[ids],
                 profile_sum=t.start_profile_sum[ids], profile_count=t.start_profile_count[ids],
-                hours_since=t.start_hours_since[ids])
+                hours_since=t.start_hours_since[ids], hist_hours=t.start_hist_hours[ids])
         items = np.full((b, self.history_len), -1, dtype=np.int64)
         feedback = np.zeros((b, self.history_len, n_sig), np.float32)
         return self.state_from_history(ids, items, feedback)
@@ -225,7 +231,7 @@ class LoggedUserSimulator:
         self, user_ids: np.ndarray, hist_items: np.ndarray, hist_feedback: np.ndarray,
         session_index: np.ndarray | None = None, session_steps: np.ndarray | None = None,
         profile_sum: np.ndarray | None = None, profile_count: np.ndarray | None = None,
-        hours_since: np.ndarray | None = None,
+        hours_since: np.ndarray | None = None, hist_hours: np.ndarray | None = None,
     ) -> LoggedState:
         """State of users with the given recent history (and, optionally, step in the
         session and long-term consumption profile)."""
@@ -236,6 +242,8 @@ class LoggedUserSimulator:
             user_ids=ids,
             hist_items=np.asarray(hist_items, dtype=np.int64),
             hist_feedback=np.asarray(hist_feedback, dtype=np.float32),
+            hist_hours=np.zeros(np.shape(hist_items), np.float32) if hist_hours is None
+            else np.asarray(hist_hours, np.float32),
             session_steps=zeros if session_steps is None else np.asarray(session_steps, np.int64),
             session_index=zeros if session_index is None else np.asarray(session_index, np.int64),
             session_sums=np.zeros((b, self.meta.n_signals), np.float32),
@@ -255,11 +263,13 @@ class LoggedUserSimulator:
         new_feedback = fb[:, ::-1]
         items = np.concatenate([new_items, state.hist_items], axis=1)[:, :length]
         hist_fb = np.concatenate([new_feedback, state.hist_feedback], axis=1)[:, :length]
+        hist_hours = np.concatenate([np.zeros(slates.shape, np.float32), state.hist_hours],
+                                    axis=1)[:, :length]
         if k > length:
             items, hist_fb = items[:, :length], hist_fb[:, :length]
         consumed = fb[:, :, self.meta.primary]
         return dataclasses.replace(
-            state, hist_items=items, hist_feedback=hist_fb,
+            state, hist_items=items, hist_feedback=hist_fb, hist_hours=hist_hours,
             session_steps=state.session_steps + 1,
             session_sums=state.session_sums + fb.max(axis=1),
             profile_sum=state.profile_sum + np.einsum("bk,bkf->bf", consumed, self._item_x[slates]),
@@ -275,6 +285,7 @@ class LoggedUserSimulator:
             session_index=state.session_index + 1,
             session_sums=np.zeros_like(state.session_sums),
             hours_since=np.asarray(gap_s, dtype=np.float64) / HOUR_S,
+            hist_hours=state.hist_hours + (np.asarray(gap_s, np.float32) / HOUR_S)[:, None],
         )
 
     # ------------------------------------------------------------------ response
@@ -337,22 +348,23 @@ class LoggedUserSimulator:
         pdf_a, pdf_b = torch.exp(normal.log_prob(a)), torch.exp(normal.log_prob(b))
         return lo * cdf_a + hi * (1 - cdf_b) + mu * (cdf_b - cdf_a) + sigma * (pdf_a - pdf_b)
 
-    def _forward(self, state: LoggedState, slates: np.ndarray) -> tuple[list[torch.Tensor],
-                                                                          torch.Tensor]:
+    def _forward(self, state: LoggedState, slates: np.ndarray) -> tuple[Encoded, torch.Tensor]:
         k = slates.shape[1]
         user = np.repeat(self._user_index(state.user_ids), k)
         item = self._item_index(slates.ravel())
         hist = np.repeat(self._history_index(state.hist_items), k, axis=0)
         hist_fb = np.repeat(state.hist_feedback, k, axis=0)
+        hist_hours = np.repeat(state.hist_hours, k, axis=0)
         context = np.column_stack([np.log1p(state.session_steps), np.log1p(state.session_index),
                                    np.log1p(state.profile_count),
                                    np.log1p(state.hours_since)]).astype(np.float32)
         profile = state.profile_sum / np.maximum(state.profile_count, 1.0)[:, None]
         context, profile = np.repeat(context, k, axis=0), np.repeat(profile, k, axis=0)
         net = self.response
-        x = net.inputs(*(self._tensor(a) for a in (user, item, hist, hist_fb, context,
-                                                   profile.astype(np.float32))))
-        reps = net.represent(x)
+        seen = np.where(item == self.n_items, -1, item)  # an unknown item matches nothing
+        reps = net.encode(*(self._tensor(a) for a in (user, item, hist, hist_fb, context,
+                                                      profile.astype(np.float32), hist_hours,
+                                                      seen)))
         logit = net.primary_logit(reps)
         bh = self.behaviour
         if bh.click_temperature != 1.0:

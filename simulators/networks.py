@@ -4,6 +4,7 @@ user-context models behind leaving and returning."""
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -28,6 +29,14 @@ def mlp(sizes: list[int], final_activation: bool = True) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class Encoded(NamedTuple):
+    """The response model's view of a batch of rows: one representation per signal, and
+    the per-signal user + item biases."""
+
+    reps: list[torch.Tensor]
+    bias: torch.Tensor
+
+
 class ResponseNet(nn.Module):
     """Multi-task response model over user, item, features and recent history.
 
@@ -36,7 +45,9 @@ class ResponseNet(nn.Module):
     (`hist_feedback`), `context` = (log1p step in session, log1p session index, log1p items
     consumed so far, log1p hours since the previous interaction), and `profile`: the mean
     item features of everything the user consumed (primary signal 1) so far, a long-term
-    interest summary beyond the short history. A shared
+    interest summary beyond the short history, plus where the item itself appears in the
+    history (repeated exposure), how alike each recent item is (item features) and how
+    many hours ago it was shown (`hist_hours`). A shared
     bottom or an MMoE gives one representation per signal. The primary (binary) signal has
     its own head; every other head also sees the primary signal's value, so dependences such
     as "a like needs a click" are learnt and sampling stays consistent. Binary heads output a
@@ -76,9 +87,9 @@ class ResponseNet(nn.Module):
             in_dim += fu + fi
         if self.use_history:
             self.feedback_proj = nn.Linear(n_signals, d)
-            in_dim += 2 * d + n_signals + 5
+            in_dim += 2 * d + n_signals + 5 + 3 * config.history_len
             if self.use_features:
-                in_dim += 4 * fi
+                in_dim += 4 * fi + config.history_len
         self.dropout = nn.Dropout(config.feature_dropout)
         sizes = [in_dim, *config.hidden]
         if self.arch == "mmoe":
@@ -88,6 +99,12 @@ class ResponseNet(nn.Module):
         else:
             self.bottom = mlp(sizes)
         width = config.hidden[-1]
+        # per-signal user and item biases, added to each head's logit / mean: additive
+        # propensities (a user who clicks a lot, a catchy item) are learnt directly
+        self.user_bias = nn.Embedding(n_users + 1, n_signals)
+        self.item_bias = nn.Embedding(n_items + 2, n_signals)
+        nn.init.zeros_(self.user_bias.weight)
+        nn.init.zeros_(self.item_bias.weight)
         self.heads = nn.ModuleList()
         for s, is_binary in enumerate(binary):
             extra = 0 if s == primary else 1
@@ -102,8 +119,12 @@ class ResponseNet(nn.Module):
         hist_feedback: torch.Tensor,
         context: torch.Tensor,
         profile: torch.Tensor,
+        hist_hours: torch.Tensor,
+        seen_item: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The concatenated input vector of each row."""
+        """The concatenated input vector of each row. `seen_item` is the item compared with
+        the history (default `item`; training passes the id before id dropout, so hiding
+        an id does not hide that the item was just shown)."""
         u, i = self.user_emb(user), self.item_emb(item)
         parts = [u, i, u * i]
         if self.use_features:
@@ -115,11 +136,20 @@ class ResponseNet(nn.Module):
             weights = (mask / count).unsqueeze(-1)
             hist = self.item_emb(hist_items) + self.feedback_proj(hist_feedback)
             hist_vec = (hist * weights).sum(1)
+            # where the item itself appears in the history, and whether it was taken then:
+            # repeated exposure is one of the strongest effects on a response
+            compared = item if seen_item is None else seen_item
+            repeat = (hist_items == compared[:, None]).float() * mask
             parts += [hist_vec, i * hist_vec, (hist_feedback * weights).sum(1), context,
-                      mask.mean(1, keepdim=True)]
+                      mask.mean(1, keepdim=True), repeat,
+                      repeat * hist_feedback[:, :, self.primary],
+                      torch.log1p(hist_hours.clamp(min=0.0)) * mask]
             if self.use_features:
-                hist_x = (self.item_x[hist_items] * weights).sum(1)
-                parts += [hist_x, hist_x * item_x, profile, profile * item_x]
+                hist_item_x = self.item_x[hist_items]
+                hist_x = (hist_item_x * weights).sum(1)
+                # how alike each recent item is to this one (the same topic, ...), by age
+                alike = (hist_item_x * item_x[:, None, :]).sum(-1) * mask
+                parts += [hist_x, hist_x * item_x, profile, profile * item_x, alike]
         return self.dropout(torch.cat(parts, dim=1))
 
     def represent(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -131,19 +161,30 @@ class ResponseNet(nn.Module):
         shared = self.bottom(x)
         return [shared] * len(self.heads)
 
-    def primary_logit(self, reps: list[torch.Tensor]) -> torch.Tensor:
-        """Logit of the primary signal, shape (N,)."""
-        return self.heads[self.primary](reps[self.primary]).squeeze(1)
+    def encode(self, user: torch.Tensor, item: torch.Tensor, *rest: torch.Tensor | None
+               ) -> Encoded:
+        """Inputs (as `inputs`) -> per-signal representations and biases."""
+        reps = self.represent(self.inputs(user, item, *rest))
+        return Encoded(reps, self.user_bias(user) + self.item_bias(item))
 
-    def conditional(
-        self, reps: list[torch.Tensor], primary_value: torch.Tensor
-    ) -> list[torch.Tensor | None]:
-        """Outputs of the other heads given the primary signal's value (None for primary)."""
+    def primary_logit(self, rows: Encoded) -> torch.Tensor:
+        """Logit of the primary signal, shape (N,)."""
+        p = self.primary
+        return self.heads[p](rows.reps[p]).squeeze(1) + rows.bias[:, p]
+
+    def conditional(self, rows: Encoded, primary_value: torch.Tensor
+                    ) -> list[torch.Tensor | None]:
+        """Outputs of the other heads given the primary signal's value (None for primary);
+        the bias shifts each head's first output (its logit or mean)."""
         value = primary_value.unsqueeze(1)
-        return [
-            None if s == self.primary else head(torch.cat([reps[s], value], dim=1))
-            for s, head in enumerate(self.heads)
-        ]
+        out: list[torch.Tensor | None] = []
+        for s, head in enumerate(self.heads):
+            if s == self.primary:
+                out.append(None)
+                continue
+            raw = head(torch.cat([rows.reps[s], value], dim=1))
+            out.append(torch.cat([raw[:, :1] + rows.bias[:, s:s + 1], raw[:, 1:]], dim=1))
+        return out
 
 
 LEAVE_CONTEXT = 3

@@ -20,12 +20,12 @@ from simulators.sim_config import Behaviour
 from simulators.training import pick_device
 
 FORMAT = "recgym-logged-simulator"
-VERSION = 2
+VERSION = 3
 META_FILE = "simulator.json"
 WEIGHTS_FILE = "weights.pt"
 TENSOR_FIELDS = ("known_user", "known_item", "item_popularity", "start_items",
                  "start_feedback", "start_profile_sum", "start_profile_count",
-                 "start_session_index", "start_hours_since")
+                 "start_session_index", "start_hours_since", "start_hist_hours")
 
 
 class SimulatorFileError(InputError):

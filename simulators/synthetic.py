@@ -60,6 +60,8 @@ class WorldState(BatchState):
     """(B,) summed satisfaction of the current session."""
     session_index: np.ndarray
     """(B,) sessions started before the current one."""
+    recent: np.ndarray
+    """(B, repeat_window) the last items shown, most recent first, -1 where empty."""
 
 
 class SyntheticWorld:
@@ -187,6 +189,7 @@ class SyntheticWorld:
             session_steps=np.zeros(b, dtype=np.int64),
             session_value=np.zeros(b),
             session_index=np.zeros(b, dtype=np.int64),
+            recent=np.full((b, c.repeat_window), -1, dtype=np.int64),
         )
 
     def check_slates(self, state: WorldState, slates: np.ndarray) -> np.ndarray:
@@ -225,10 +228,25 @@ class SyntheticWorld:
             + c.affinity_scale * affinity
             + self._per_item(self._item_static_logit, items)
             - c.boredom_scale * boredom
+            - c.repeat_scale * self.recently_shown(state, items)
         )
         if items.ndim == 2:
             logit = logit - c.position_decay * np.arange(items.shape[1])[None, :]
         return logit
+
+    def recently_shown(self, state: WorldState, items: np.ndarray) -> np.ndarray:
+        """How recently each item was shown: the sum of repeat_decay ** age over its
+        appearances among the user's last shown items, for (B, k) or (n,) item ids."""
+        weights = self.config.repeat_decay ** np.arange(state.recent.shape[1])
+        if items.ndim == 1:
+            out = np.zeros((len(state), len(items)))
+            shown = state.recent >= 0
+            rows = np.repeat(np.arange(len(state)), shown.sum(axis=1))
+            np.add.at(out, (rows, state.recent[shown]),
+                      np.broadcast_to(weights, state.recent.shape)[shown])
+            return out[:, items]
+        match = state.recent[:, None, :] == items[:, :, None]
+        return (match * weights).sum(axis=2)
 
     def expected_satisfaction(self, state: WorldState, items: np.ndarray) -> np.ndarray:
         """Expected satisfaction of showing each item: P(click) * E[value | click]."""
@@ -277,10 +295,12 @@ class SyntheticWorld:
 
         value = self.step_value(feedback)
         m = c.satisfaction_memory
+        recent = np.concatenate([slates[:, ::-1], state.recent], axis=1)[:, : c.repeat_window]
         return replace(
             state,
             interest=interest,
             boredom=boredom,
+            recent=recent,
             satisfaction=m * state.satisfaction + (1 - m) * value,
             session_steps=state.session_steps + 1,
             session_value=state.session_value + value,

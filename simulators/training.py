@@ -36,9 +36,11 @@ def fit_rows(
     seed: int,
     desc: str,
     progress: bool,
+    val_fn: LossFn | None = None,
 ) -> dict[str, float]:
     """Train `model` on mini-batches of `train_rows`, keep the weights with the lowest
-    validation loss, stop after `patience` epochs without improvement.
+    validation loss (`val_fn`, default `loss_fn`), stop after `patience` epochs without
+    improvement.
 
     Returns the best validation loss, its epoch and the epochs run.
     """
@@ -63,7 +65,7 @@ def fit_rows(
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-        val = evaluate_rows(model, loss_fn, val_rows, batch_size * 4)
+        val = evaluate_rows(model, val_fn or loss_fn, val_rows, batch_size * 4)
         ran = epoch + 1
         if val < best - 1e-5:
             best, best_epoch, waited = val, ran, 0

@@ -17,7 +17,8 @@ class WorldConfig(ConfigMixin):
     Click logit of user u for item i at slate position j:
     `click_bias + user_bias_u + affinity_scale * <interest_u, emb_i>
      + popularity_scale * pop_i + appeal_scale * appeal_i
-     - boredom_scale * boredom_u[topic_i] - position_decay * j`.
+     - boredom_scale * boredom_u[topic_i] - repeat_scale * recent_u(i) - position_decay * j`,
+    where recent_u(i) sums repeat_decay ** age over the recent times item i was shown.
     """
 
     # population
@@ -72,6 +73,12 @@ class WorldConfig(ConfigMixin):
     boredom_decay: float = 0.85
     """Per-step decay of boredom within a session."""
     boredom_halflife_h: float = 8.0
+    repeat_scale: float = 1.5
+    """Click logit lost when the item itself was shown recently, times repeat_decay ** age
+    (age 0: the step before): people rarely open the same video twice in a row."""
+    repeat_decay: float = 0.8
+    repeat_window: int = 20
+    """Steps (across sessions) over which shown items are remembered."""
     """Half-life of boredom between sessions (hours)."""
     satisfaction_memory: float = 0.7
     """Weight of the past in the satisfaction moving average."""
@@ -111,7 +118,8 @@ class WorldConfig(ConfigMixin):
 
     def __post_init__(self) -> None:
         positive = ("n_users", "n_items", "n_topics", "embed_dim", "topics_per_user",
-                    "max_session_steps", "return_mean_h", "min_gap_h", "mean_duration_s")
+                    "max_session_steps", "return_mean_h", "min_gap_h", "mean_duration_s",
+                    "repeat_window")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise InputError(f"WorldConfig.{name} must be positive, got {getattr(self, name)}")
@@ -121,6 +129,6 @@ class WorldConfig(ConfigMixin):
                 f"({self.n_topics})"
             )
         for name in ("clickbait_corr", "boredom_decay", "satisfaction_memory",
-                     "satisfaction_watch_weight"):
+                     "satisfaction_watch_weight", "repeat_decay"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"WorldConfig.{name} must be in [0, 1], got {getattr(self, name)}")

@@ -18,7 +18,7 @@ def sim_set():
     log, fraction = synthetic_fitting_log(users=300, days=4, fresh_days=1, seed=1)
     config = SimulatorConfig(progress=False, epochs=8, aux_epochs=4)
     return SimulatorSet.fit(log, k=4, config=config, n_heldout=1,
-                            split=held_out(log, fraction))
+                            split=held_out(log, fraction), max_auc_gap=0.03)
 
 
 def test_members_differ_but_stay_within_the_auc_band(sim_set):
@@ -76,3 +76,11 @@ def test_fit_sim_cli_writes_simulator_and_fidelity(tmp_path, capsys):
         main(["fit-sim", "--data", "synthetic", "--out", str(out)])
     assert info.value.code == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_fit_sim_rejects_options_that_do_not_apply(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["fit-sim", "--data", "synthetic", "--kuairand-log", "all", "--out",
+              str(tmp_path / "x")])
+    assert info.value.code == 2
+    assert "--kuairand-log" in capsys.readouterr().err

@@ -27,11 +27,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from agents.base import Agent, Callback, batch_of, is_batched, make_env, unwrap_env
+from agents.base import (
+    Agent,
+    Callback,
+    CountingOnly,
+    batch_of,
+    is_batched,
+    make_env,
+    unwrap_env,
+)
 from offline_data.config import ConfigMixin
 from offline_data.errors import InputError
 from offline_data.log import InteractionLog
 from recgym.envs.vector import RecVectorEnv
+from recgym.masking import seen_mask
 from recgym.spaces import ObsSpec
 from recgym.wrappers.continuous import top_k_by_score
 
@@ -54,13 +63,23 @@ def _n_choices(spec: ObsSpec) -> int:
     return spec.n_candidates if spec.n_candidates is not None else spec.n_items
 
 
-def _rank(scores: np.ndarray, batch: dict[str, np.ndarray], spec: ObsSpec) -> np.ndarray:
+def _rank(scores: np.ndarray, batch: dict[str, np.ndarray], spec: ObsSpec,
+          exclude_seen: bool = False) -> np.ndarray:
     """The `slate_size` best choices per row (B, k) from item scores (B, n_items): item
-    ids, or candidate indices in candidate mode."""
+    ids, or candidate indices in candidate mode; `exclude_seen` ranks the items of the
+    user's recent history last."""
     if spec.n_candidates is not None:
         candidates = np.asarray(batch["candidates"], dtype=np.int64)
         scores = np.take_along_axis(scores, candidates, axis=1)
-    return top_k_by_score(scores, spec.slate_size)
+    return top_k_by_score(_excluding_seen(scores, batch, spec, exclude_seen), spec.slate_size)
+
+
+def _excluding_seen(scores: np.ndarray, batch: dict[str, np.ndarray], spec: ObsSpec,
+                    enabled: bool) -> np.ndarray:
+    """Choice scores (B, choices) with the recently shown items set to -inf."""
+    if not enabled:
+        return scores
+    return np.where(seen_mask(batch, spec.n_items), -np.inf, scores)
 
 
 def _as_action(choice: np.ndarray, batched: bool, slate_size: int) -> Any:
@@ -183,9 +202,7 @@ class _Explorer(Agent):
             after, stepped = rollout.step(self._explore(before), self.spec.slate_size)
             self._learn(before, after, stepped)
             self.num_steps += rollout.n
-        for callback in callbacks:
-            if callback(self, self.num_steps) is False:
-                break
+        self.run_callbacks(callbacks)
         return self
 
     def training_state(self) -> dict[str, Any]:
@@ -223,7 +240,7 @@ class RandomConfig(ConfigMixin):
     """Seed of the agent's own random generator."""
 
 
-class RandomAgent(Agent):
+class RandomAgent(CountingOnly, Agent):
     """Uniformly random distinct items (or candidate indices).
 
     The agent draws from its own generator seeded by `config.seed`, so the sequence of
@@ -239,15 +256,6 @@ class RandomAgent(Agent):
     def __init__(self, spec: ObsSpec, config: RandomConfig | None = None) -> None:
         super().__init__(spec, config)
         self.rng = np.random.default_rng(self.config.seed)
-
-    def fit(self, env: Any, total_steps: int, callbacks: Sequence[Callback] = (),
-            budget: int | None = None) -> RandomAgent:
-        """Count `total_steps` (nothing to learn)."""
-        self.num_steps += int(total_steps)
-        for callback in callbacks:
-            if callback(self, self.num_steps) is False:
-                break
-        return self
 
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
         """Random distinct item ids / candidate indices for one observation or a batch."""
@@ -273,6 +281,9 @@ class PopularConfig(ConfigMixin):
     smoothing: float = 5.0
     """Pseudo-shows at the global rate added to every item (shrinks rarely shown items
     toward the average)."""
+    exclude_seen: bool = True
+    """Never recommend an item of the user's recent history (as deployed recommenders
+    filter what was just shown)."""
     seed: int = 0
     """Seed of the random exploration in `fit` and of the environment reset."""
     n_envs: int = 8
@@ -369,8 +380,8 @@ class PopularAgent(_Explorer):
         b = len(batch["history_items"])
         # minus the rank position: a score without ties, so the order is deterministic
         scores = np.broadcast_to(-self._position.astype(np.float64), (b, self.spec.n_items))
-        return _as_action(_rank(scores, batch, self.spec), is_batched(obs),
-                          self.spec.slate_size)
+        return _as_action(_rank(scores, batch, self.spec, self.config.exclude_seen),
+                          is_batched(obs), self.spec.slate_size)
 
     def weights(self) -> dict[str, Any]:
         return {"shows": self.shows.copy(), "successes": self.successes.copy()}
@@ -394,7 +405,7 @@ class OracleConfig(ConfigMixin):
     seed: int = 0
 
 
-class OracleAgent(Agent):
+class OracleAgent(CountingOnly, Agent):
     """Greedy on the simulator's predicted primary signal: the myopic oracle.
 
     It ranks items by `core.primary_scores()`, the simulator's own probability of the
@@ -432,15 +443,6 @@ class OracleAgent(Agent):
         self.env = env
         return env
 
-    def fit(self, env: Any, total_steps: int, callbacks: Sequence[Callback] = (),
-            budget: int | None = None) -> OracleAgent:
-        """Count `total_steps` (nothing to learn)."""
-        self.num_steps += int(total_steps)
-        for callback in callbacks:
-            if callback(self, self.num_steps) is False:
-                break
-        return self
-
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
         """The items (or candidates) with the highest true primary-signal probability for
         the attached environment's current users."""
@@ -471,6 +473,9 @@ class LinUCBConfig(ConfigMixin):
     """Weight of the exploration bonus sqrt(x' A^-1 x)."""
     ridge: float = 1.0
     """Ridge penalty lambda: every item's A starts as lambda * I."""
+    exclude_seen: bool = True
+    """Never recommend an item of the user's recent history (as deployed recommenders
+    filter what was just shown)."""
     seed: int = 0
     """Seed of the random tie-breaking and of the environment reset in `fit`."""
     n_envs: int = 8
@@ -572,7 +577,8 @@ class LinUCBAgent(_Explorer):
         return mean + alpha * np.sqrt(np.maximum(quad, 0.0))
 
     def _choose(self, batch: dict[str, np.ndarray], random_ties: bool) -> np.ndarray:
-        scores = self.ucb_scores(batch)
+        scores = _excluding_seen(self.ucb_scores(batch), batch, self.spec,
+                                 self.config.exclude_seen)
         if random_ties:
             scores = scores + 1e-9 * self.rng.random(scores.shape)
         return top_k_by_score(scores, self.spec.slate_size)

@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.base import is_batched
-from agents.online.offpolicy import NEXT, OBS, OffPolicyAgent, OffPolicyConfig, linear_schedule
+from agents.online.offpolicy import OffPolicyAgent, OffPolicyConfig, linear_schedule
 from offline_data.errors import InputError
 from recgym.encoders import make_encoder
+from recgym.masking import seen_mask_tensor
 from recgym.spaces import ObsSpec
 from recgym.wrappers.continuous import top_k_by_score
 
@@ -91,10 +92,14 @@ class DEERSAgent(OffPolicyAgent):
     def scores(self, obs: dict[str, Any]) -> np.ndarray:
         """Q of every choice (items, or candidates in candidate mode), (B, choices)."""
         with torch.no_grad():
-            tensors = self.tensors(obs)
-            if "candidates" in tensors:
-                return self.q(tensors, tensors["candidates"].long()).numpy()
-            return self.q(tensors).numpy()
+            return self.choice_q(self.tensors(obs), self.q).numpy()
+
+    def choice_q(self, obs: dict[str, torch.Tensor], network: QNetwork) -> torch.Tensor:
+        """Q of every choice, with recently shown items at -1e9 when excluded."""
+        q = network(obs, obs["candidates"].long() if "candidates" in obs else None)
+        if self.config.exclude_seen:
+            q = q.masked_fill(seen_mask_tensor(obs, self.spec.n_items), -1e9)
+        return q
 
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
         """The item (or slate, ranked by Q) with the highest Q."""
@@ -136,14 +141,11 @@ class DEERSAgent(OffPolicyAgent):
     # ------------------------------------------------------------------ learning
     def update(self, batch: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
         c = self.config
-        obs = {k: torch.as_tensor(v) for k, v in self.split(batch, OBS).items()}
-        nxt = {k: torch.as_tensor(v) for k, v in self.split(batch, NEXT).items()}
+        obs, nxt, reward, done = self.unpack(batch)
         item = torch.as_tensor(batch["item"])
-        reward = torch.as_tensor(batch["reward"])
-        done = torch.as_tensor(batch["done"])
         with torch.no_grad():
             choices = nxt["candidates"].long() if "candidates" in nxt else None
-            best = self.q(nxt, choices).argmax(dim=1, keepdim=True)
+            best = self.choice_q(nxt, self.q).argmax(dim=1, keepdim=True)
             best_items = best if choices is None else choices.gather(1, best)
             target_q = self.q_target(nxt, best_items)[:, 0]
             y = reward + c.gamma * (1.0 - done) * target_q

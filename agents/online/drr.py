@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.base import is_batched, unwrap_env
-from agents.online.offpolicy import NEXT, OBS, OffPolicyAgent, OffPolicyConfig, linear_schedule
+from agents.online.offpolicy import OffPolicyAgent, OffPolicyConfig, linear_schedule
 from recgym.encoders import make_encoder
+from recgym.masking import seen_mask
 from recgym.spaces import ObsSpec
 from recgym.wrappers.continuous import embedding_actions
 
@@ -34,18 +35,19 @@ class DRRConfig(OffPolicyConfig):
 
 
 class Actor(nn.Module):
-    """State -> ranking vector in [-1, 1]^d (tanh)."""
+    """State -> ranking vector of unit length (only its direction ranks the items, and
+    unit length keeps it where the unit-norm item embeddings are)."""
 
     def __init__(self, spec: ObsSpec, config: DRRConfig, action_dim: int) -> None:
         super().__init__()
         self.encoder = make_encoder(config.encoder, spec, embed_dim=config.embed_dim,
                                     hidden_dim=config.hidden_dim)
         self.head = nn.Sequential(nn.Linear(self.encoder.features_dim, config.hidden_dim),
-                                  nn.ReLU(), nn.Linear(config.hidden_dim, action_dim), nn.Tanh())
+                                  nn.ReLU(), nn.Linear(config.hidden_dim, action_dim))
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(B, d) ranking vectors."""
-        return self.head(self.encoder(obs))
+        """(B, d) unit ranking vectors."""
+        return F.normalize(self.head(self.encoder(obs)), dim=1)
 
 
 class Critic(nn.Module):
@@ -67,9 +69,13 @@ class Critic(nn.Module):
 
 class DRRAgent(OffPolicyAgent):
     """DRR: DDPG with target networks (soft updates), replay (optionally prioritised) and
-    decaying Gaussian exploration noise. Item embeddings come from the environment
-    (`env.item_embeddings()`, as DRR uses pre-trained ones) and are saved with the agent;
-    works with slates (top-k) and candidate mode (top-k among the candidates)."""
+    decaying Gaussian exploration noise on a unit ranking vector. The critic is trained on
+    the embedding of the items actually recommended (the mean over a slate), so its input
+    lies among the item embeddings (as in Dulac-Arnold et al. 2015 for large discrete
+    action spaces); the actor follows the critic's gradient at its own vector. Item
+    embeddings come from the environment (`env.item_embeddings()`, as DRR uses pre-trained
+    ones) and are saved with the agent; works with slates (top-k) and candidate mode (top-k
+    among the candidates)."""
 
     name: ClassVar[str] = "drr"
     config_class: ClassVar[type] = DRRConfig
@@ -122,7 +128,9 @@ class DRRAgent(OffPolicyAgent):
         candidates = obs.get("candidates")
         candidates = None if candidates is None else np.asarray(candidates).reshape(
             len(vectors), -1)
-        chosen = embedding_actions(vectors, self.embeddings, self.spec.slate_size, candidates)
+        exclude = seen_mask(obs, self.spec.n_items) if self.config.exclude_seen else None
+        chosen = embedding_actions(vectors, self.embeddings, self.spec.slate_size, candidates,
+                                   exclude)
         return chosen[:, 0] if self.spec.slate_size == 1 else chosen
 
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
@@ -138,17 +146,22 @@ class DRRAgent(OffPolicyAgent):
         if explore:
             sigma = linear_schedule(c.noise_start, c.noise_end, c.exploration_fraction,
                                     self.progress())
-            vectors = np.clip(vectors + sigma * self.rng.standard_normal(vectors.shape), -1, 1)
-        return self.to_items(vectors, obs), vectors.astype(np.float32)
+            vectors = vectors + sigma * self.rng.standard_normal(vectors.shape)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-8
+        items = self.to_items(vectors, obs)
+        # the critic learns on what was really recommended: the (mean) embedding of the
+        # chosen items, a point among the item embeddings the actor's vectors compete with
+        chosen = np.asarray(items).reshape(len(vectors), -1)
+        if obs.get("candidates") is not None:
+            chosen = np.take_along_axis(np.asarray(obs["candidates"]), chosen, axis=1)
+        executed = self.embeddings[chosen].mean(axis=1)
+        return items, executed.astype(np.float32)
 
     # ------------------------------------------------------------------ learning
     def update(self, batch: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
         c = self.config
-        obs = {k: torch.as_tensor(v) for k, v in self.split(batch, OBS).items()}
-        nxt = {k: torch.as_tensor(v) for k, v in self.split(batch, NEXT).items()}
+        obs, nxt, reward, done = self.unpack(batch)
         action = torch.as_tensor(batch["action"])
-        reward = torch.as_tensor(batch["reward"])
-        done = torch.as_tensor(batch["done"])
         w = torch.as_tensor(weights, dtype=torch.float32)
         with torch.no_grad():
             y = reward + c.gamma * (1.0 - done) * self.critic_target(nxt, self.actor_target(nxt))

@@ -30,7 +30,9 @@ class OffPolicyConfig(ConfigMixin):
     """recgym state encoder (see `recgym.encoders`)."""
     embed_dim: int = 32
     hidden_dim: int = 64
-    gamma: float = 0.9
+    gamma: float = 0.5
+    """Discount. Value-based learners over hundreds of items overestimate through the max
+    over noisy values; a short horizon keeps that in check (0.9 learned far less here)."""
     lr: float = 1e-3
     batch_size: int = 64
     buffer_size: int = 50_000
@@ -48,6 +50,9 @@ class OffPolicyConfig(ConfigMixin):
     n_envs: int = 8
     """Parallel users when `fit` is given an environment id."""
     seed: int = 0
+    exclude_seen: bool = True
+    """Never recommend an item of the user's recent history (as deployed recommenders
+    filter what was just shown); also applied to the bootstrap targets."""
     env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
@@ -147,9 +152,7 @@ class OffPolicyAgent(Agent):
                     if c.prioritized:
                         self.buffer.update_priorities(index, errors)
         self.last_obs = obs
-        for callback in callbacks:
-            if callback(self, self.num_steps) is False:
-                break
+        self.run_callbacks(callbacks)
         return self
 
     def progress(self) -> float:
@@ -158,9 +161,17 @@ class OffPolicyAgent(Agent):
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
-    def split(batch: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-        """The observation part of stored transitions (`obs.` or `next.`)."""
-        return {k[len(prefix):]: v for k, v in batch.items() if k.startswith(prefix)}
+    def unpack(batch: dict[str, np.ndarray]) -> tuple[dict[str, torch.Tensor],
+                                                       dict[str, torch.Tensor],
+                                                       torch.Tensor, torch.Tensor]:
+        """Sampled transitions as tensors: (observations, next observations, reward,
+        done)."""
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix):]: torch.as_tensor(v) for k, v in batch.items()
+                    if k.startswith(prefix)}
+
+        return (part(OBS), part(NEXT), torch.as_tensor(batch["reward"]),
+                torch.as_tensor(batch["done"]))
 
     def soft_update(self, target: torch.nn.Module, source: torch.nn.Module) -> None:
         """target <- tau * source + (1 - tau) * target."""

@@ -15,10 +15,12 @@ from stable_baselines3.common.buffers import DictReplayBuffer
 
 from agents.base import Agent, Callback, batch_of, is_batched, make_env, unwrap_env
 from agents.online.sb3_env import RecSB3VecEnv, SpacesOnlyVecEnv, ids_as_box_space, sb3_obs
+from agents.online.sb3_policies import MaskedActorCriticPolicy, MaskedDQNPolicy
 from offline_data.config import ConfigMixin
 from offline_data.errors import InputError
 from recgym.encoders.sb3 import RecFeaturesExtractor
 from recgym.envs.vector import RecVectorEnv
+from recgym.masking import seen_mask
 from recgym.spaces import ObsSpec
 from recgym.wrappers.continuous import embedding_actions
 from simulators.interface import make_distinct
@@ -29,13 +31,14 @@ CONTINUOUS = ("sac", "td3")
 DEFAULTS: dict[str, dict[str, Any]] = {
     "ppo": {"n_steps": 64, "batch_size": 256, "n_epochs": 4, "ent_coef": 0.01},
     "a2c": {"n_steps": 16, "ent_coef": 0.01},
-    "dqn": {"buffer_size": 50_000, "learning_starts": 500, "train_freq": 4,
-            "target_update_interval": 500, "exploration_fraction": 0.3,
+    "dqn": {"buffer_size": 50_000, "learning_starts": 1000, "train_freq": 1,
+            "target_update_interval": 1000, "exploration_fraction": 0.3,
             "exploration_final_eps": 0.05, "batch_size": 64},
     "sac": {"buffer_size": 50_000, "learning_starts": 500, "batch_size": 64},
     "td3": {"buffer_size": 50_000, "learning_starts": 500, "batch_size": 64},
 }
 """Per-algorithm defaults sized for recommendation envs on a CPU; `algo_kwargs` override."""
+GAMMA = {"ppo": 0.9, "a2c": 0.9, "dqn": 0.5, "sac": 0.5, "td3": 0.5}
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,15 @@ class SB3Config(ConfigMixin):
     net_arch: tuple[int, ...] = (64, 64)
     """Hidden layers of the policy / value heads after the encoder."""
     learning_rate: float = 3e-4
-    gamma: float = 0.9
+    gamma: float | None = None
+    """Discount; default 0.9 for PPO and A2C, 0.5 for the value-based DQN, SAC and TD3
+    (see `OffPolicyConfig.gamma`)."""
     n_envs: int = 8
     """Parallel users when `fit` is given an environment id."""
     seed: int = 0
+    exclude_seen: bool = True
+    """Never recommend an item of the user's recent history: masked logits (PPO, A2C) or
+    Q-values (DQN); for SAC / TD3 the ranking vector skips those items."""
     algo_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     """Passed to the SB3 constructor (n_steps, buffer_size, ...), over `DEFAULTS`."""
     env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
@@ -102,8 +110,14 @@ class SB3Agent(Agent):
                                                        "embed_dim": c.embed_dim,
                                                        "hidden_dim": c.hidden_dim},
                          "net_arch": list(c.net_arch)}
-        return ALGORITHMS[self.algo]("MultiInputPolicy", vec_env, learning_rate=c.learning_rate,
-                                     gamma=c.gamma, seed=c.seed, policy_kwargs=policy_kwargs,
+        gamma = c.gamma if c.gamma is not None else GAMMA[self.algo]
+        policy: Any = "MultiInputPolicy"
+        if c.exclude_seen and self.algo in ("ppo", "a2c"):
+            policy = MaskedActorCriticPolicy
+        elif c.exclude_seen and self.algo == "dqn":
+            policy = MaskedDQNPolicy
+        return ALGORITHMS[self.algo](policy, vec_env, learning_rate=c.learning_rate,
+                                     gamma=gamma, seed=c.seed, policy_kwargs=policy_kwargs,
                                      device="auto", verbose=0, **kwargs)
 
     def _ensure_model(self) -> BaseAlgorithm:
@@ -124,7 +138,7 @@ class SB3Agent(Agent):
                              "recgym.make_vec(...)")
         if self.vec_env is not None and self.vec_env.vec is base:
             return self.vec_env
-        self.vec_env = RecSB3VecEnv(base, self.embeddings)
+        self.vec_env = RecSB3VecEnv(base, self.embeddings, self.config.exclude_seen)
         if self.model is None:
             self.model = self._build(self.vec_env)
         elif isinstance(self.model.get_env(), SpacesOnlyVecEnv) or \
@@ -161,9 +175,7 @@ class SB3Agent(Agent):
         finally:
             del model._setup_learn
         self.num_steps = int(model.num_timesteps)
-        for callback in callbacks:
-            if callback(self, self.num_steps) is False:
-                break
+        self.run_callbacks(callbacks)
         return self
 
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
@@ -172,8 +184,9 @@ class SB3Agent(Agent):
         batch = batch_of(obs)
         actions, _ = model.predict(sb3_obs(batch), deterministic=deterministic)
         if self.embeddings is not None:
+            exclude = seen_mask(batch, self.spec.n_items) if self.config.exclude_seen else None
             chosen = embedding_actions(actions, self.embeddings, self.spec.slate_size,
-                                       batch.get("candidates"))
+                                       batch.get("candidates"), exclude)
             actions = chosen[:, 0] if self.spec.slate_size == 1 else chosen
         elif self.spec.slate_size > 1:
             actions = make_distinct(np.asarray(actions).reshape(-1, self.spec.slate_size),

@@ -12,6 +12,7 @@ from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from recgym.envs.vector import RecVectorEnv
+from recgym.masking import seen_mask
 from recgym.metrics import EpisodeAccumulator
 from recgym.wrappers.continuous import embedding_actions
 from recgym.wrappers.observations import ID_KEYS
@@ -44,10 +45,13 @@ def sb3_obs(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 class RecSB3VecEnv(VecEnv):
     """SB3's view of a `RecVectorEnv`. `embeddings` (n_items, d) switches to a
-    `Box(-1, 1, (d,))` ranking-vector action scored against them (top-k items)."""
+    `Box(-1, 1, (d,))` ranking-vector action scored against them (top-k items, skipping
+    the user's recent history with `exclude_seen`)."""
 
-    def __init__(self, env: RecVectorEnv, embeddings: np.ndarray | None = None) -> None:
+    def __init__(self, env: RecVectorEnv, embeddings: np.ndarray | None = None,
+                 exclude_seen: bool = False) -> None:
         self.vec = env
+        self.exclude_seen = exclude_seen
         self.core = env.core
         self.embeddings = None if embeddings is None else np.asarray(embeddings, np.float32)
         if self.embeddings is None:
@@ -107,8 +111,10 @@ class RecSB3VecEnv(VecEnv):
                 return actions
             choices = self.vec.config.n_candidates or self.core.n_items
             return make_distinct(np.asarray(actions).reshape(-1, k), choices)
+        exclude = (seen_mask(self.core.observation(), self.core.n_items)
+                   if self.exclude_seen else None)
         chosen = embedding_actions(actions, self.embeddings, self.vec.config.slate_size,
-                                   self.core.candidates)
+                                   self.core.candidates, exclude)
         return chosen[:, 0] if self.vec.config.slate_size == 1 else chosen
 
     def close(self) -> None:

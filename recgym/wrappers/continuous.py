@@ -21,14 +21,19 @@ def top_k_by_score(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def embedding_actions(
-    vectors: np.ndarray, embeddings: np.ndarray, k: int, candidates: np.ndarray | None = None
+    vectors: np.ndarray, embeddings: np.ndarray, k: int, candidates: np.ndarray | None = None,
+    exclude: np.ndarray | None = None,
 ) -> np.ndarray:
     """Map ranking vectors (B, d) to the k best items by dot product with the item
-    embeddings (B, k); with `candidates` (B, C), to the k best candidate indices."""
+    embeddings (B, k); with `candidates` (B, C), to the k best candidate indices.
+    `exclude` (B, choices) bool ranks those choices last (e.g. `recgym.masking.seen_mask`)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     if candidates is None:
-        return top_k_by_score(vectors @ embeddings.T, k)
-    scores = np.einsum("bd,bcd->bc", vectors, embeddings[candidates])
+        scores = vectors @ embeddings.T
+    else:
+        scores = np.einsum("bd,bcd->bc", vectors, embeddings[candidates])
+    if exclude is not None:
+        scores = np.where(exclude, -np.inf, scores)
     return top_k_by_score(scores, k)
 
 
