@@ -143,6 +143,19 @@ class Agent(ABC):
         e.g. item embeddings)."""
         return cls(unwrap_env(env).core.spec, config)
 
+    def training_env(self, env: Any) -> Any:
+        """The environment to train in: an instance as given, or the one built from an id
+        (built once and reused, so fitting again continues with the same users)."""
+        if not isinstance(env, str):
+            return env
+        cached = getattr(self, "_env_from_id", None)
+        if cached is not None and cached[0] == env:
+            return cached[1]
+        built = make_env(env, getattr(self.config, "n_envs", 1),
+                         dict(getattr(self.config, "env_kwargs", {}) or {}))
+        self._env_from_id = (env, built)
+        return built
+
     def observe(self, env: Any) -> None:
         """Told which environment the agent is about to act in (evaluation calls it; the
         myopic oracle reads the simulator through it, other agents ignore it)."""

@@ -72,9 +72,12 @@ def load_state(path: str | Path) -> dict[str, Any]:
 def capture_rng() -> dict[str, Any]:
     """The global random states (torch, numpy, Python) that training draws from."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"torch": torch.get_rng_state().numpy().copy(), "numpy_keys": np.asarray(keys),
-            "numpy": [kind, int(pos), int(has_gauss), float(cached)],
-            "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()]}
+    state = {"torch": torch.get_rng_state().numpy().copy(), "numpy_keys": np.asarray(keys),
+             "numpy": [kind, int(pos), int(has_gauss), float(cached)],
+             "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()]}
+    if torch.cuda.is_available():
+        state["cuda"] = [s.numpy().copy() for s in torch.cuda.get_rng_state_all()]
+    return state
 
 
 def restore_rng(state: dict[str, Any]) -> None:
@@ -85,3 +88,6 @@ def restore_rng(state: dict[str, Any]) -> None:
                          has_gauss, cached))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([torch.from_numpy(np.asarray(s, dtype=np.uint8))
+                                      for s in state["cuda"]])

@@ -81,7 +81,11 @@ def load_agent(path: str | Path, env: Any = None) -> Agent:
 
 
 def _finish_sb3(agent: Any, path: str | Path, meta: dict, weights: dict, env: Any) -> Agent:
-    agent.load_weights(weights)
+    try:
+        agent.load_weights(weights)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise InputError(f"{Path(path) / 'weights.pt'}: does not match agent.json "
+                         f"({str(exc).splitlines()[0][:200]})") from None
     agent.num_steps = int(meta.get("num_steps", 0))
     training = Path(path) / "training.pt"
     if training.is_file():

@@ -106,15 +106,15 @@ def train(config: TrainConfig, out: str | Path, *, resume: bool = False,
                              "resume it with the same ones, or start a new run")
     else:
         check_output_dir(out, overwrite=overwrite, marker=CONFIG_FILE)
-        if out.exists() and overwrite:
-            shutil.rmtree(out)
     env = recgym.make_vec(config.env, config.n_envs, **config.env_kwargs)
     checkpoint = latest_checkpoint(out) if resume else None
     if checkpoint is not None:
         agent = load_agent(checkpoint / AGENT_FOLDER, env=env)
         restore_rng(load_state(checkpoint / "rng.pt"))
     else:
-        agent = build_agent(config, env)
+        agent = build_agent(config, env)  # bad settings fail here, before anything is removed
+        if out.exists() and overwrite:
+            shutil.rmtree(out)
     writer = RunWriter(out, config.to_dict(), resume=resume)
     bar = tqdm(total=config.steps, initial=min(agent.num_steps, config.steps), unit="step",
                desc=f"{config.agent} on {config.env}", disable=not progress)
@@ -165,7 +165,9 @@ def read_config(out: Path) -> TrainConfig:
     if not path.is_file():
         raise InputError(f"cannot resume {out}: no {CONFIG_FILE} (was it written by `recgym "
                          "train`?)")
-    data = json.loads(path.read_text())
-    data.pop("agent_name", None)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: unreadable ({exc.msg}); the run cannot be resumed") from None
     known = {f.name for f in fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in data.items() if k in known})

@@ -64,11 +64,12 @@ def train_command(
 def evaluate_command(
     target: Annotated[str, typer.Argument(help="A run folder (or an agent folder), or a "
                                                "baseline: random, popular, oracle, linucb.")],
-    env: Annotated[str, typer.Option(help="Environment id.")] = "RecGym/Synthetic-v0",
+    env: Annotated[str | None, typer.Option(
+        help="Environment id (default: the run's, else RecGym/Synthetic-v0).")] = None,
     users: Annotated[int, typer.Option(help="Users (one episode each).")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the users.")] = 10_000,
-    env_kwargs: Annotated[str | None, typer.Option(help="Environment arguments as JSON.")
-                          ] = None,
+    env_kwargs: Annotated[str | None, typer.Option(
+        help="Environment arguments as JSON (default: the run's).")] = None,
     fit_steps: Annotated[int, typer.Option(help="Steps to fit a popular / linucb baseline.")
                          ] = 20_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -80,8 +81,15 @@ def evaluate_command(
     from agents.training import AGENT_FOLDER
     from recgym.evaluate import evaluate
 
-    kwargs = parse_json(env_kwargs, "--env-kwargs")
     path = Path(target)
+    run_config: dict[str, Any] = {}
+    if (path / "config.json").is_file():
+        from agents.training import read_config
+
+        run_config = read_config(path).to_dict()
+    env = env or run_config.get("env") or "RecGym/Synthetic-v0"
+    kwargs = (parse_json(env_kwargs, "--env-kwargs") if env_kwargs is not None
+              else dict(run_config.get("env_kwargs") or {}))
     if path.exists():
         folder = path / AGENT_FOLDER if (path / AGENT_FOLDER).is_dir() else path
         agent = load_agent(folder)

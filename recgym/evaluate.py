@@ -16,7 +16,8 @@ from recgym.metrics import EpisodeAccumulator
 
 MAX_BATCH = 512
 ALIASES = {"like_rate": ("like", "is_like", "liked"), "watch_time": ("watch_ratio",)}
-"""Named views of signals: `like_rate` is likes per step, `watch_time` watch ratio per step."""
+"""Named views of signals: `like_rate` is likes per shown item, `watch_time` watch ratio per
+shown item (as `ctr` is clicks per shown item)."""
 
 
 class Policy(Protocol):
@@ -43,6 +44,12 @@ def evaluate(agent: Policy, env_id: str | RecVectorEnv = "RecGym/Synthetic-v0",
     size = min(n_users, MAX_BATCH)
     env = env_id if isinstance(env_id, RecVectorEnv) else recgym.make_vec(env_id, size,
                                                                           **env_kwargs)
+    spec = getattr(agent, "spec", None)
+    if spec is not None and spec != env.core.spec:
+        differ = sorted(k for k, v in spec.to_dict().items() if env.core.spec.to_dict()[k] != v)
+        raise InputError(f"the agent was built for another environment ({', '.join(differ)} "
+                         "differ); evaluate it with the environment settings it was trained "
+                         "on")
     observe = getattr(agent, "observe", None)
     if observe is not None:
         observe(env)
@@ -76,7 +83,8 @@ def _episodes(agent: Policy, env: RecVectorEnv, wanted: int, seed: int,
         obs, reward, terminated, truncated, info = env.step(actions)
         rows = np.flatnonzero(active)
         accumulator.add(rows, reward[rows], info["reward_vector"][rows],
-                        info["left_session"][rows], info["return_gap_h"][rows])
+                        info["left_session"][rows], info["return_gap_h"][rows],
+                        info["churned"][rows])
         ended = rows[(terminated | truncated)[rows]]
         for row, metrics in zip(ended, accumulator.finish(ended, info["churned"][ended]),
                                 strict=True):

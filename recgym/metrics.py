@@ -6,12 +6,12 @@ Per episode (one user over its sessions), from the reward vectors the environmen
 |---|---|
 | `steps` | steps taken |
 | `ctr` | primary signal (clicks) per shown item |
-| `signal/<name>` | sum of a signal per step (e.g. likes per step, watch ratio per step) |
+| `signal/<name>` | each signal per shown item (likes per item, watch ratio per item, ...) |
 | `reward_per_step` | scalar reward per step |
 | `total_return` | sum of the scalar reward (the episode return) |
-| `sessions` | sessions that ended (the user left) |
-| `depth` | steps per session (steps / sessions started) |
-| `return_gap` | mean gap before returning (hours), over the sessions that ended (NaN if none) |
+| `sessions` | sessions started |
+| `depth` | steps per session (steps / sessions) |
+| `return_gap` | mean gap (hours) before coming back, over the returns (not churns); NaN if none |
 | `retention` | mean retention reward per ended session (1: immediate return, 0: churn) |
 | `churn` | 1 if the episode ended because the user churned (its mean is the churn rate) |
 
@@ -43,23 +43,28 @@ class EpisodeAccumulator:
         self.reward = np.zeros(n)
         self.sessions = np.zeros(n)
         self.gap_sum = np.zeros(n)
+        self.returns = np.zeros(n)
         self.retention = np.zeros(n)
         self.last_left = np.zeros(n, dtype=bool)
 
     def _zero(self, rows: np.ndarray) -> None:
         for array in (self.steps, self.signals, self.reward, self.sessions, self.gap_sum,
-                      self.retention, self.last_left):
+                      self.returns, self.retention, self.last_left):
             array[rows] = 0
 
     def add(self, rows: np.ndarray, reward: np.ndarray, reward_vector: np.ndarray,
-            left_session: np.ndarray, return_gap_h: np.ndarray) -> None:
-        """Record one step of the environments at `rows`."""
+            left_session: np.ndarray, return_gap_h: np.ndarray,
+            churned: np.ndarray | None = None) -> None:
+        """Record one step of the environments at `rows` (`churned`: the gap that ended
+        the session was a churn, not a return)."""
         self.steps[rows] += 1
         self.signals[rows] += reward_vector[:, : self.n_signals]
         self.reward[rows] += reward
         left = np.asarray(left_session, dtype=bool)
+        returned = left if churned is None else left & ~np.asarray(churned, dtype=bool)
         self.sessions[rows] += left
-        self.gap_sum[rows] += np.where(left, np.nan_to_num(return_gap_h), 0.0)
+        self.returns[rows] += returned
+        self.gap_sum[rows] += np.where(returned, np.nan_to_num(return_gap_h), 0.0)
         self.retention[rows] += reward_vector[:, self.n_signals + 1]
         self.last_left[rows] = left
 
@@ -68,21 +73,23 @@ class EpisodeAccumulator:
         out = []
         for j, row in enumerate(np.asarray(rows, dtype=np.int64)):
             steps = max(self.steps[row], 1.0)
+            shown = steps * self.slate_size
             ended = self.sessions[row]
             started = ended + (0 if self.last_left[row] else 1)
+            returns = self.returns[row]
             metrics = {
                 "steps": float(self.steps[row]),
-                "ctr": float(self.signals[row, 0] / (steps * self.slate_size)),
+                "ctr": float(self.signals[row, 0] / shown),
                 "reward_per_step": float(self.reward[row] / steps),
                 "total_return": float(self.reward[row]),
-                "sessions": float(ended),
+                "sessions": float(started),
                 "depth": float(self.steps[row] / max(started, 1.0)),
-                "return_gap": float(self.gap_sum[row] / ended) if ended else float("nan"),
+                "return_gap": float(self.gap_sum[row] / returns) if returns else float("nan"),
                 "retention": float(self.retention[row] / ended) if ended else float("nan"),
                 "churn": float(bool(churned[j])),
             }
             for k, name in enumerate(self.names[: self.n_signals]):
-                metrics[f"signal/{name}"] = float(self.signals[row, k] / steps)
+                metrics[f"signal/{name}"] = float(self.signals[row, k] / shown)
             out.append(metrics)
         self._zero(np.asarray(rows, dtype=np.int64))
         return out

@@ -44,6 +44,8 @@ def plot_runs(runs: Sequence[str | Path], out: str | Path,
     train (one evaluation) are dashed reference lines. Writes a PNG."""
     if not runs:
         raise InputError("plot needs at least one run folder")
+    if Path(out).is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name such as curves.png")
     groups: dict[str, list[pd.DataFrame]] = defaultdict(list)
     for run in runs:
         config, frame = read_run(run)

@@ -171,3 +171,22 @@ def test_agents_do_not_recommend_what_the_user_just_saw(name):
         history = obs["history_items"]
         assert not any(a in row for a, row in zip(actions, history, strict=True))
         obs, *_ = env.step(actions)
+
+
+def test_review_regressions(tmp_path):
+    """Loading DRR with other embedding sizes, fitting from an id twice, mismatched
+    evaluation environments and DQN slates."""
+    small = {"world": {"n_users": 80, "n_items": 30, "embed_dim": 8}, "history_len": 4}
+    env = recgym.make_vec(ENV, 4, **small)
+    drr = make_agent("drr", env, **SMALL["drr"]).fit(env, 64)
+    drr.save(tmp_path / "drr")
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(load_agent(tmp_path / "drr").predict(obs), drr.predict(obs))
+    ppo = make_agent("ppo", ENV, env_kwargs=small, n_envs=4, **SMALL["ppo"])
+    ppo.fit(ENV, 64)
+    ppo.fit(ENV, 64)  # the environment built from the id is reused: training continues
+    assert ppo.num_steps == 128
+    with pytest.raises(InputError, match="another environment"):
+        evaluate(drr, ENV, n_users=4, **WORLD)
+    with pytest.raises(InputError, match="dqn picks one item"):
+        make_agent("dqn", vec(slate_size=3), **SMALL["dqn"])

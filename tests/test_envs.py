@@ -212,7 +212,8 @@ def test_leaving_returning_and_churn_happen_and_are_counted():
             returned += not info["churned"]
         if term or trunc:
             churned += info["churned"]
-            assert info["episode_rec"]["sessions"] == sessions_seen
+            # sessions started: the ended ones, plus one cut short by max_steps
+            assert info["episode_rec"]["sessions"] == sessions_seen + (not info["left_session"])
             assert info["episode_rec"]["churn"] == float(info["churned"])
             assert term == info["churned"]
             episodes += 1

@@ -33,7 +33,6 @@ from agents.base import (
     CountingOnly,
     batch_of,
     is_batched,
-    make_env,
     unwrap_env,
 )
 from offline_data.config import ConfigMixin
@@ -173,7 +172,7 @@ class _Explorer(Agent):
     def attach(self, env: Any) -> Any:
         """Connect a training environment (an instance, or an id built with the config's
         `n_envs` / `env_kwargs`); returns it."""
-        env = make_env(env, self.config.n_envs, dict(self.config.env_kwargs or {}))
+        env = self.training_env(env)
         if self._rollout is None or self._rollout.env is not env:
             self._rollout = _Rollout(env)
             if self._rollout.base.core.spec != self.spec:

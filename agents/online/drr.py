@@ -13,6 +13,7 @@ from torch import nn
 
 from agents.base import is_batched, unwrap_env
 from agents.online.offpolicy import OffPolicyAgent, OffPolicyConfig, linear_schedule
+from offline_data.errors import InputError
 from recgym.encoders import make_encoder
 from recgym.masking import seen_mask
 from recgym.spaces import ObsSpec
@@ -28,6 +29,8 @@ class DRRConfig(OffPolicyConfig):
     actor_lr: float = 1e-4
     lr: float = 1e-3
     """Critic learning rate."""
+    action_dim: int | None = None
+    """Width of the ranking vector: the item embeddings' (set from the environment)."""
     noise_start: float = 0.4
     noise_end: float = 0.05
     exploration_fraction: float = 0.5
@@ -83,10 +86,12 @@ class DRRAgent(OffPolicyAgent):
     def __init__(self, spec: ObsSpec, config: DRRConfig | None = None,
                  embeddings: np.ndarray | None = None) -> None:
         super().__init__(spec, config or DRRConfig())
-        self.embeddings = (np.zeros((spec.n_items, 16), np.float32) if embeddings is None
-                           else np.asarray(embeddings, np.float32))
-        d = self.embeddings.shape[1]
         c = self.config
+        if embeddings is None and c.action_dim is None:
+            raise InputError("DRR needs the item embeddings (or config.action_dim)")
+        d = int(c.action_dim if embeddings is None else np.shape(embeddings)[1])
+        self.embeddings = (np.zeros((spec.n_items, d), np.float32) if embeddings is None
+                           else np.asarray(embeddings, np.float32))
         self.actor, self.actor_target = Actor(spec, c, d), Actor(spec, c, d)
         self.critic, self.critic_target = Critic(spec, c, d), Critic(spec, c, d)
         self.actor_target.load_state_dict(self.actor.state_dict())
@@ -97,7 +102,9 @@ class DRRAgent(OffPolicyAgent):
     @classmethod
     def create(cls, env: Any, config: Any = None) -> DRRAgent:
         base = unwrap_env(env)
-        return cls(base.core.spec, config, embeddings=base.item_embeddings())
+        embeddings = base.item_embeddings()
+        config = (config or DRRConfig()).replace(action_dim=int(embeddings.shape[1]))
+        return cls(base.core.spec, config, embeddings=embeddings)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"actor": self.actor, "actor_target": self.actor_target,
@@ -149,13 +156,18 @@ class DRRAgent(OffPolicyAgent):
             vectors = vectors + sigma * self.rng.standard_normal(vectors.shape)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-8
         items = self.to_items(vectors, obs)
-        # the critic learns on what was really recommended: the (mean) embedding of the
-        # chosen items, a point among the item embeddings the actor's vectors compete with
-        chosen = np.asarray(items).reshape(len(vectors), -1)
+        return items, self.executed(vectors, obs, items)
+
+    def executed(self, vectors: np.ndarray, obs: dict[str, Any],
+                 items: np.ndarray | None = None) -> np.ndarray:
+        """What the critic learns on: the mean embedding of the items the ranking vectors
+        recommend, a point among the item embeddings the actor's vectors compete with."""
+        chosen = np.asarray(self.to_items(vectors, obs) if items is None else items)
+        chosen = chosen.reshape(len(vectors), -1)
         if obs.get("candidates") is not None:
-            chosen = np.take_along_axis(np.asarray(obs["candidates"]), chosen, axis=1)
-        executed = self.embeddings[chosen].mean(axis=1)
-        return items, executed.astype(np.float32)
+            chosen = np.take_along_axis(np.asarray(obs["candidates"]).astype(np.int64),
+                                        chosen, axis=1)
+        return self.embeddings[chosen].mean(axis=1).astype(np.float32)
 
     # ------------------------------------------------------------------ learning
     def update(self, batch: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
@@ -164,7 +176,12 @@ class DRRAgent(OffPolicyAgent):
         action = torch.as_tensor(batch["action"])
         w = torch.as_tensor(weights, dtype=torch.float32)
         with torch.no_grad():
-            y = reward + c.gamma * (1.0 - done) * self.critic_target(nxt, self.actor_target(nxt))
+            # bootstrap at what the target actor would recommend: the mean embedding of its
+            # top-k items (seen items excluded), the same kind of point the critic learns on
+            next_obs = {k: v.numpy() for k, v in nxt.items()}
+            vectors = self.actor_target(nxt).numpy()
+            executed = torch.as_tensor(self.executed(vectors, next_obs))
+            y = reward + c.gamma * (1.0 - done) * self.critic_target(nxt, executed)
         q = self.critic(obs, action)
         critic_loss = (w * F.mse_loss(q, y, reduction="none")).mean()
         self.critic_optimizer.zero_grad(set_to_none=True)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.base import Agent, Callback, batch_of, make_env, unwrap_env
+from agents.base import Agent, Callback, batch_of, unwrap_env
 from agents.online.replay import ReplayBuffer
 from offline_data.config import ConfigMixin
 from offline_data.errors import InputError
@@ -54,6 +54,19 @@ class OffPolicyConfig(ConfigMixin):
     """Never recommend an item of the user's recent history (as deployed recommenders
     filter what was just shown); also applied to the bootstrap targets."""
     env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        for name in ("embed_dim", "hidden_dim", "batch_size", "buffer_size", "train_every",
+                     "gradient_steps", "n_envs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("gamma", "tau", "per_alpha", "per_beta"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise InputError(f"{name} must be a number in [0, 1], got {value!r}")
+        if not isinstance(self.lr, (int, float)) or self.lr <= 0:
+            raise InputError(f"lr must be a positive number, got {self.lr!r}")
 
 
 class OffPolicyAgent(Agent):
@@ -103,7 +116,7 @@ class OffPolicyAgent(Agent):
     # ------------------------------------------------------------------ training loop
     def attach(self, env: Any) -> RecVectorEnv:
         """Connect the training environment (an id or a `RecVectorEnv`)."""
-        env = make_env(env, self.config.n_envs, dict(self.config.env_kwargs))
+        env = self.training_env(env)
         base = unwrap_env(env)
         if not isinstance(base, RecVectorEnv):
             raise InputError(f"{self.name} trains on a vector environment: pass an id or "

@@ -49,8 +49,8 @@ class ReplayBuffer:
             p = self.priority[: self.size] ** self.alpha
             p = p / p.sum()
             index = rng.choice(self.size, size=n, p=p)
-            weights = (self.size * p[index]) ** (-beta)
-            weights = weights / weights.max()
+            # normalised by the largest weight any stored transition could get
+            weights = (self.size * p[index]) ** (-beta) / (self.size * p.min()) ** (-beta)
         else:
             index = rng.integers(0, self.size, size=n)
             weights = np.ones(n)

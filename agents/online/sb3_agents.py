@@ -13,7 +13,7 @@ from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import DictReplayBuffer
 
-from agents.base import Agent, Callback, batch_of, is_batched, make_env, unwrap_env
+from agents.base import Agent, Callback, batch_of, is_batched, unwrap_env
 from agents.online.sb3_env import RecSB3VecEnv, SpacesOnlyVecEnv, ids_as_box_space, sb3_obs
 from agents.online.sb3_policies import MaskedActorCriticPolicy, MaskedDQNPolicy
 from offline_data.config import ConfigMixin
@@ -116,9 +116,14 @@ class SB3Agent(Agent):
             policy = MaskedActorCriticPolicy
         elif c.exclude_seen and self.algo == "dqn":
             policy = MaskedDQNPolicy
-        return ALGORITHMS[self.algo](policy, vec_env, learning_rate=c.learning_rate,
-                                     gamma=gamma, seed=c.seed, policy_kwargs=policy_kwargs,
-                                     device="auto", verbose=0, **kwargs)
+        try:
+            return ALGORITHMS[self.algo](policy, vec_env, learning_rate=c.learning_rate,
+                                         gamma=gamma, seed=c.seed, policy_kwargs=policy_kwargs,
+                                         device="auto", verbose=0, **kwargs)
+        except TypeError as exc:
+            raise InputError(f"{self.algo}: bad algo_kwargs {sorted(c.algo_kwargs)} "
+                             f"({exc}); see stable-baselines3's {self.algo.upper()} "
+                             "arguments") from None
 
     def _ensure_model(self) -> BaseAlgorithm:
         if self.model is None:
@@ -131,13 +136,16 @@ class SB3Agent(Agent):
     # ------------------------------------------------------------------ training
     def attach(self, env: Any) -> RecSB3VecEnv:
         """Connect a training environment (a `RecVectorEnv`, or an id)."""
-        env = make_env(env, self.config.n_envs, dict(self.config.env_kwargs))
+        env = self.training_env(env)
         base = unwrap_env(env)
         if not isinstance(base, RecVectorEnv):
             raise InputError(f"{self.algo} trains on a vector environment: pass an id or "
                              "recgym.make_vec(...)")
         if self.vec_env is not None and self.vec_env.vec is base:
             return self.vec_env
+        if self.algo == "dqn" and base.config.slate_size != 1:
+            raise InputError("dqn picks one item per step: use slate_size=1, or ppo / a2c "
+                             "(slates of discrete items) or sac / td3 / drr (ranked slates)")
         self.vec_env = RecSB3VecEnv(base, self.embeddings, self.config.exclude_seen)
         if self.model is None:
             self.model = self._build(self.vec_env)
@@ -145,11 +153,12 @@ class SB3Agent(Agent):
                 self.model.n_envs != self.vec_env.num_envs:
             # a model loaded for predicting: rebuild it around the real environment (its
             # buffers are sized by the number of envs) and keep the learnt parameters
-            params = self.model.get_parameters()
+            weights = self.weights()
             self.model = self._build(self.vec_env)
-            self.model.set_parameters(params, exact_match=True, device=self.model.device)
+            self.load_weights(weights)  # parameters, optimisers and e.g. SAC's log_ent_coef
         else:
             self.model.set_env(self.vec_env, force_reset=False)
+            self.model._last_obs = None  # a new environment: learning starts with a reset
         if self._pending_training is not None:
             pending, self._pending_training = self._pending_training, None
             self.load_training_state(pending, env)
@@ -157,7 +166,12 @@ class SB3Agent(Agent):
 
     def fit(self, env: Any, total_steps: int, callbacks: Sequence[Callback] = (),
             budget: int | None = None) -> SB3Agent:
-        """Train `total_steps` more steps (rounded up to whole rollouts / train_freq)."""
+        """Train `total_steps` more steps (rounded up to whole rollouts / train_freq).
+
+        Off-policy schedules (DQN's exploration) follow `budget`; SB3's on-policy
+        algorithms compute progress per `learn` call, so a PPO / A2C learning-rate or
+        clip schedule (the defaults are constant) would restart with every call.
+        """
         self.attach(env)
         model = self.model
         assert model is not None

@@ -84,7 +84,7 @@ class RecSB3VecEnv(VecEnv):
         reward, terminated, truncated, info = self.core.step(actions)
         index = np.arange(self.num_envs)
         self.accumulator.add(index, reward, info["reward_vector"], info["left_session"],
-                             info["return_gap_h"])
+                             info["return_gap_h"], info["churned"])
         done = terminated | truncated
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         ended = np.flatnonzero(done)

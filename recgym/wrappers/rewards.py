@@ -49,7 +49,8 @@ class RecordRecMetrics(gym.Wrapper):
         row = np.array([0])
         self.accumulator.add(row, np.array([reward]), np.asarray(info["reward_vector"])[None],
                              np.array([info["left_session"]]),
-                             np.array([info.get("return_gap_h", np.nan)]))
+                             np.array([info.get("return_gap_h", np.nan)]),
+                             np.array([info["churned"]]))
         if terminated or truncated:
             metrics = self.accumulator.finish(row, np.array([info["churned"]]))[0]
             info = {**info, "episode_rec": metrics}
