@@ -16,6 +16,7 @@ import recgym
 from agents.checkpoint import load_state, save_state
 from offline_data.atomic import atomic_directory
 from offline_data.errors import InputError
+from offline_data.jsonfile import read_json_object
 from recgym.envs.base import RecEnv
 from recgym.envs.vector import RecVectorEnv
 from recgym.spaces import ObsSpec
@@ -205,13 +206,8 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     meta_path = folder / AGENT_FILE
     if not folder.is_dir():
         raise InputError(f"agent folder not found: {folder}; check the path")
-    if not meta_path.is_file():
-        raise InputError(f"{folder}: no {AGENT_FILE}; this is not a folder written by "
-                         "Agent.save / `recgym train`")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{meta_path}: unreadable ({exc.msg})") from None
+    meta = read_json_object(meta_path, missing=f"{folder}: no {AGENT_FILE}; this is not a "
+                            "folder written by Agent.save / `recgym train`")
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise InputError(f"{meta_path}: not a recgym agent of format version {VERSION}")
     return meta

@@ -9,7 +9,6 @@ checkpoint and continues exactly as an uninterrupted run would.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -25,6 +24,7 @@ from agents.registry import agent_class, load_agent, make_agent
 from offline_data.atomic import atomic_directory, check_output_dir
 from offline_data.config import ConfigMixin
 from offline_data.errors import InputError
+from offline_data.jsonfile import read_json_object
 from recgym.evaluate import evaluate
 from recgym.runs import CONFIG_FILE, RunWriter
 
@@ -161,13 +161,8 @@ def save_checkpoint(out: Path, agent: Agent) -> Path:
 
 def read_config(out: Path) -> TrainConfig:
     """The `TrainConfig` a run folder was started with."""
-    path = out / CONFIG_FILE
-    if not path.is_file():
-        raise InputError(f"cannot resume {out}: no {CONFIG_FILE} (was it written by `recgym "
-                         "train`?)")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: unreadable ({exc.msg}); the run cannot be resumed") from None
+    data = read_json_object(out / CONFIG_FILE, hint="the run cannot be resumed",
+                            missing=f"cannot resume {out}: no {CONFIG_FILE} (was it written "
+                            "by `recgym train`?)")
     known = {f.name for f in fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in data.items() if k in known})

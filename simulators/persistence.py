@@ -14,6 +14,7 @@ import torch
 
 from offline_data.atomic import atomic_directory
 from offline_data.errors import InputError
+from offline_data.jsonfile import read_json_object
 from simulators.logged import FittedMeta, LoggedUserSimulator, SimulatorTensors
 from simulators.networks import LEAVE_CONTEXT, ResponseNet, UserContextNet
 from simulators.sim_config import Behaviour
@@ -62,15 +63,10 @@ def _read_meta(folder: Path) -> dict:
     if not folder.is_dir():
         raise SimulatorFileError(f"simulator folder not found: {folder}; check the path")
     path = folder / META_FILE
-    if not path.is_file():
-        raise SimulatorFileError(
-            f"{folder}: no {META_FILE}; this is not a folder written by "
-            "LoggedUserSimulator.save / `recgym fit-sim`"
-        )
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SimulatorFileError(f"{path}: unreadable ({exc}); save the simulator again") from None
+    meta = read_json_object(
+        path, error=SimulatorFileError, hint="save the simulator again",
+        missing=f"{folder}: no {META_FILE}; this is not a folder written by "
+        "LoggedUserSimulator.save / `recgym fit-sim`")
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise SimulatorFileError(
             f"{path}: format {meta.get('format')!r} version {meta.get('version')!r} is not "

@@ -190,3 +190,21 @@ def test_review_regressions(tmp_path):
         evaluate(drr, ENV, n_users=4, **WORLD)
     with pytest.raises(InputError, match="dqn picks one item"):
         make_agent("dqn", vec(slate_size=3), **SMALL["dqn"])
+
+
+def test_damaged_agent_and_run_files_give_clear_errors(tmp_path):
+    """A corrupt or foreign `agent.json` / `config.json` names the file, never a traceback
+    from deep inside."""
+    folder = tmp_path / "agent"
+    make_agent("random", vec()).save(folder)
+    (folder / "agent.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match=r"agent\.json: holds list, not a JSON object"):
+        load_agent(folder)
+    (folder / "agent.json").write_text("{not json")
+    with pytest.raises(InputError, match=r"agent\.json: unreadable"):
+        load_agent(folder)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text('"text"')
+    with pytest.raises(InputError, match="not a JSON object; the run cannot be resumed"):
+        train(TrainConfig(agent="random", steps=8), run, resume=True)

@@ -223,9 +223,24 @@ class _Explorer(Agent):
             self.attach(env)
 
 
-def _config_checks(config: Any) -> None:
-    if getattr(config, "n_envs", 1) < 1:
-        raise InputError(f"n_envs must be a positive integer, got {config.n_envs}")
+@dataclass(frozen=True)
+class ExplorerConfig(ConfigMixin):
+    """Settings shared by the baselines that learn from the environment in `fit`."""
+
+    exclude_seen: bool = True
+    """Never recommend an item of the user's recent history (as deployed recommenders
+    filter what was just shown)."""
+    seed: int = 0
+    """Seed of the agent's random choices (exploration, tie-breaking) and of the
+    environment reset in `fit`."""
+    n_envs: int = 8
+    """Parallel users when `fit` is given an environment id."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
+    """Environment arguments when `fit` is given an environment id."""
+
+    def __post_init__(self) -> None:
+        if self.n_envs < 1:
+            raise InputError(f"n_envs must be a positive integer, got {self.n_envs}")
 
 
 # ---------------------------------------------------------------------- random
@@ -274,24 +289,15 @@ class RandomAgent(CountingOnly, Agent):
 
 
 @dataclass(frozen=True)
-class PopularConfig(ConfigMixin):
+class PopularConfig(ExplorerConfig):
     """Settings of `PopularAgent`."""
 
     smoothing: float = 5.0
     """Pseudo-shows at the global rate added to every item (shrinks rarely shown items
     toward the average)."""
-    exclude_seen: bool = True
-    """Never recommend an item of the user's recent history (as deployed recommenders
-    filter what was just shown)."""
-    seed: int = 0
-    """Seed of the random exploration in `fit` and of the environment reset."""
-    n_envs: int = 8
-    """Parallel users when `fit` is given an environment id."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
-    """Environment arguments when `fit` is given an environment id."""
 
     def __post_init__(self) -> None:
-        _config_checks(self)
+        super().__post_init__()
         if self.smoothing < 0:
             raise InputError(f"smoothing must be >= 0, got {self.smoothing}")
 
@@ -465,25 +471,16 @@ class OracleAgent(CountingOnly, Agent):
 
 
 @dataclass(frozen=True)
-class LinUCBConfig(ConfigMixin):
+class LinUCBConfig(ExplorerConfig):
     """Settings of `LinUCBAgent`."""
 
     alpha: float = 0.5
     """Weight of the exploration bonus sqrt(x' A^-1 x)."""
     ridge: float = 1.0
     """Ridge penalty lambda: every item's A starts as lambda * I."""
-    exclude_seen: bool = True
-    """Never recommend an item of the user's recent history (as deployed recommenders
-    filter what was just shown)."""
-    seed: int = 0
-    """Seed of the random tie-breaking and of the environment reset in `fit`."""
-    n_envs: int = 8
-    """Parallel users when `fit` is given an environment id."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
-    """Environment arguments when `fit` is given an environment id."""
 
     def __post_init__(self) -> None:
-        _config_checks(self)
+        super().__post_init__()
         if self.ridge <= 0:
             raise InputError(f"ridge must be > 0, got {self.ridge}")
         if self.alpha < 0:

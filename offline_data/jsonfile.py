@@ -1,0 +1,27 @@
+"""Reading the small JSON metadata files recgym writes beside its outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from offline_data.errors import InputError
+
+
+def read_json_object(path: str | Path, *, missing: str, hint: str = "",
+                     error: type[InputError] = InputError) -> dict[str, Any]:
+    """The JSON object in `path`. A missing file raises `error(missing)`; an unreadable
+    file or one that holds no JSON object raises `error` naming the file, plus `hint`
+    (what to do)."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(missing)
+    suffix = f"; {hint}" if hint else ""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: unreadable ({exc}){suffix}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: holds {type(data).__name__}, not a JSON object{suffix}")
+    return data
