@@ -65,6 +65,13 @@ def encode_table(table: pd.DataFrame | None, n_rows: int) -> tuple[np.ndarray, l
     return np.hstack(blocks).astype(np.float32), names
 
 
+def category_columns(names: list[str] | tuple[str, ...]) -> np.ndarray:
+    """1.0 for the one-hot category columns among `encode_table`'s column names (`col=value`),
+    0.0 for quantities and missing-value indicators."""
+    return np.array([float("=" in n and not n.endswith("=missing")) for n in names],
+                    dtype=np.float32)
+
+
 def _hashable(series: pd.Series) -> pd.Series:
     """Values that pandas can count: lists, dicts and sets become their text."""
     if series.dtype == object:

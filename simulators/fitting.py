@@ -14,6 +14,7 @@ from offline_data.log import InteractionLog
 from offline_data.schema import ITEM, SESSION, TIMESTAMP, USER, Signal
 from simulators.features import (
     Steps,
+    category_columns,
     consumption_profile,
     encode_table,
     history_index,
@@ -194,7 +195,7 @@ def fit(
                                start_hist_hours=start_hist_hours)
     ux, ix = torch.from_numpy(user_x), torch.from_numpy(item_x)
     response = ResponseNet(log.n_users, log.n_items, ux, ix, [s.is_binary for s in signals],
-                           primary, config).to(device)
+                           primary, config, category_columns(item_names)).to(device)
     report = {"rows": n, "train_rows": len(train_idx), "val_rows": len(val_idx)}
     report["response"] = _fit_response(response, rows, meta, tensors, train_idx, val_idx,
                                        config, device)

@@ -46,11 +46,13 @@ class ResponseNet(nn.Module):
     consumed so far, log1p hours since the previous interaction), and `profile`: the mean
     item features of everything the user consumed (primary signal 1) so far, a long-term
     interest summary beyond the short history, plus where the item itself appears in the
-    history (repeated exposure), how alike each recent item is (item features) and how
-    many hours ago it was shown (`hist_hours`). A shared
+    history (repeated exposure), how many categories (one-hot item feature columns, marked
+    by `item_categories`) each recent item shares with it, also counted only where it was
+    taken (topic fatigue), and how many hours ago it was shown (`hist_hours`). A shared
     bottom or an MMoE gives one representation per signal. The primary (binary) signal has
-    its own head; every other head also sees the primary signal's value, so dependences such
-    as "a like needs a click" are learnt and sampling stays consistent. Binary heads output a
+    its own head; every other head has one output set per value of the primary signal and
+    answers with the one for the value given, so dependences such as "a like needs a click"
+    are learnt exactly and sampling stays consistent. Binary heads output a
     logit, continuous heads a mean and a log standard deviation (standardised units).
     """
 
@@ -63,6 +65,7 @@ class ResponseNet(nn.Module):
         binary: list[bool],
         primary: int,
         config: SimulatorConfig,
+        item_categories: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         d = config.embed_dim
@@ -76,6 +79,9 @@ class ResponseNet(nn.Module):
         fu, fi = user_x.shape[1], item_x.shape[1]
         self.register_buffer("user_x", torch.cat([user_x, torch.zeros(1, fu)]))
         self.register_buffer("item_x", torch.cat([item_x, torch.zeros(2, fi)]))
+        categories = (torch.zeros(fi) if item_categories is None
+                      else torch.as_tensor(item_categories, dtype=torch.float32))
+        self.register_buffer("item_categories", categories, persistent=False)
         self.user_emb = nn.Embedding(n_users + 1, d)
         self.item_emb = nn.Embedding(n_items + 2, d, padding_idx=n_items + 1)
         nn.init.normal_(self.user_emb.weight, std=0.05)
@@ -89,7 +95,7 @@ class ResponseNet(nn.Module):
             self.feedback_proj = nn.Linear(n_signals, d)
             in_dim += 2 * d + n_signals + 5 + 3 * config.history_len
             if self.use_features:
-                in_dim += 4 * fi + config.history_len
+                in_dim += 4 * fi + 2 * config.history_len
         self.dropout = nn.Dropout(config.feature_dropout)
         sizes = [in_dim, *config.hidden]
         if self.arch == "mmoe":
@@ -107,9 +113,10 @@ class ResponseNet(nn.Module):
         nn.init.zeros_(self.item_bias.weight)
         self.heads = nn.ModuleList()
         for s, is_binary in enumerate(binary):
-            extra = 0 if s == primary else 1
             out = 1 if is_binary else 2
-            self.heads.append(mlp([width + extra, HEAD_WIDTH, out], final_activation=False))
+            # a dependent head has one output set per value of the primary signal
+            branches = 1 if s == primary else 2
+            self.heads.append(mlp([width, HEAD_WIDTH, branches * out], final_activation=False))
 
     def inputs(
         self,
@@ -147,9 +154,10 @@ class ResponseNet(nn.Module):
             if self.use_features:
                 hist_item_x = self.item_x[hist_items]
                 hist_x = (hist_item_x * weights).sum(1)
-                # how alike each recent item is to this one (the same topic, ...), by age
-                alike = (hist_item_x * item_x[:, None, :]).sum(-1) * mask
-                parts += [hist_x, hist_x * item_x, profile, profile * item_x, alike]
+                # categories each recent item shares with this one (the same topic, ...)
+                alike = (hist_item_x * (item_x * self.item_categories)[:, None, :]).sum(-1) * mask
+                parts += [hist_x, hist_x * item_x, profile, profile * item_x, alike,
+                          alike * hist_feedback[:, :, self.primary]]
         return self.dropout(torch.cat(parts, dim=1))
 
     def represent(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -174,15 +182,18 @@ class ResponseNet(nn.Module):
 
     def conditional(self, rows: Encoded, primary_value: torch.Tensor
                     ) -> list[torch.Tensor | None]:
-        """Outputs of the other heads given the primary signal's value (None for primary);
-        the bias shifts each head's first output (its logit or mean)."""
+        """Outputs of the other heads given the primary signal's value, 0 or 1 (None for
+        primary); the bias shifts each head's first output (its logit or mean)."""
         value = primary_value.unsqueeze(1)
+        rest = 1.0 - value
         out: list[torch.Tensor | None] = []
         for s, head in enumerate(self.heads):
             if s == self.primary:
                 out.append(None)
                 continue
-            raw = head(torch.cat([rows.reps[s], value], dim=1))
+            both = head(rows.reps[s])
+            half = both.shape[1] // 2
+            raw = both[:, :half] * rest + both[:, half:] * value
             out.append(torch.cat([raw[:, :1] + rows.bias[:, s:s + 1], raw[:, 1:]], dim=1))
         return out
 

@@ -15,6 +15,7 @@ import torch
 from offline_data.atomic import atomic_directory
 from offline_data.errors import InputError
 from offline_data.jsonfile import read_json_object
+from simulators.features import category_columns
 from simulators.logged import FittedMeta, LoggedUserSimulator, SimulatorTensors
 from simulators.networks import LEAVE_CONTEXT, ResponseNet, UserContextNet
 from simulators.sim_config import Behaviour
@@ -107,7 +108,8 @@ def load_simulator(directory: str | Path, device: str = "auto") -> LoggedUserSim
         item_x = part("response")["item_x"][:-2]
         config = meta.config
         response = ResponseNet(meta.n_users, meta.n_items, user_x, item_x,
-                               [s.is_binary for s in meta.signals], meta.primary, config)
+                               [s.is_binary for s in meta.signals], meta.primary, config,
+                               category_columns(meta.item_features))
         leave = UserContextNet(meta.n_users, user_x, LEAVE_CONTEXT + 2 * meta.n_signals, 1)
         returns = UserContextNet(meta.n_users, user_x, 2 + meta.n_signals,
                                  len(meta.return_edges_s))

@@ -296,3 +296,38 @@ def test_fit_sim_refuses_a_bad_out_before_fitting(tmp_path, capsys):
         main(["fit-sim", "--data", "synthetic", "--out", str(target)])
     assert info.value.code == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_category_columns_mark_only_one_hot_columns():
+    import pandas as pd
+
+    from simulators.features import category_columns, encode_table
+
+    table = pd.DataFrame({"tag": ["a", "b", "a", "c"], "topic_id": [1, 5, 9, 5],
+                          "length": [1.5, np.nan, 3.25, 4.0]})
+    x, names = encode_table(table, 4)
+    marks = category_columns(names)
+    assert x.shape[1] == len(names) == len(marks)
+    assert [n for n, m in zip(names, marks, strict=True) if m == 0] == ["length",
+                                                                      "length=missing"]
+    assert marks.sum() == 3 + 3  # tag a/b/c and topic_id 1/5/9
+
+
+def test_fit_rows_keeps_the_validated_averaged_weights():
+    from simulators.training import evaluate_rows, fit_rows
+
+    torch.manual_seed(0)
+    x = torch.randn(2000, 1)
+    y = 2.0 * x[:, 0] + 0.1 * torch.randn(2000)
+    model = torch.nn.Linear(1, 1)
+
+    def loss_fn(rows: torch.Tensor) -> torch.Tensor:
+        return ((model(x[rows])[:, 0] - y[rows]) ** 2).mean()
+
+    report = fit_rows(model, loss_fn, torch.arange(1600), torch.arange(1600, 2000),
+                      epochs=20, batch_size=64, lr=0.05, weight_decay=0.0, patience=3,
+                      seed=0, desc="toy", progress=False)
+    assert abs(model.weight.item() - 2.0) < 0.05
+    # the model left behind is the one whose validation loss was reported
+    assert evaluate_rows(model, loss_fn, torch.arange(1600, 2000), 256) == pytest.approx(
+        report["val_loss"], rel=1e-6)
