@@ -193,12 +193,17 @@ class RecCore:
         session = self.session[idx] + leave
         left = np.flatnonzero(leave)
         if len(left):
-            gaps = self.sim.return_gap(state.take(left), rows_of(rng, left))
+            # every row leaving (always so for a single environment): no gather / scatter
+            everyone = len(left) == b
+            gaps = self.sim.return_gap(state if everyone else state.take(left),
+                                       rows_of(rng, left))
             gap_h[left] = gaps / HOUR_S
             vector[left, n_sig + 1] = retention_reward(gap_h[left], c.churn_after_h)
             churned[left] = gap_h[left] > c.churn_after_h
             carry_on = ~churned[left] & (session[left] < c.max_sessions)
-            if carry_on.any():
+            if carry_on.all() and everyone:
+                state = self.sim.next_session(state, gaps)
+            elif carry_on.any():
                 rows = left[carry_on]
                 state = state.put(rows, self.sim.next_session(state.take(rows),
                                                               gaps[carry_on]))
