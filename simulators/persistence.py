@@ -22,7 +22,8 @@ from simulators.sim_config import Behaviour
 from simulators.training import pick_device
 
 FORMAT = "recgym-logged-simulator"
-VERSION = 3
+VERSION = 4
+"""Bumped whenever the saved networks change shape (4: per-value dependent heads)."""
 META_FILE = "simulator.json"
 WEIGHTS_FILE = "weights.pt"
 TENSOR_FIELDS = ("known_user", "known_item", "item_popularity", "start_items",
@@ -71,7 +72,8 @@ def _read_meta(folder: Path) -> dict:
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise SimulatorFileError(
             f"{path}: format {meta.get('format')!r} version {meta.get('version')!r} is not "
-            f"{FORMAT!r} version {VERSION}"
+            f"{FORMAT!r} version {VERSION}, which this recgym reads; fit the simulator again "
+            "(`recgym fit-sim`)"
         )
     return meta
 

@@ -161,6 +161,11 @@ class Exploit:
 def test_corrupt_or_foreign_save_folders_give_clear_errors(sim, tmp_path):
     folder = sim.save(tmp_path / "sim")
     weights = (folder / "weights.pt").read_bytes()
+    meta = json.loads((folder / "simulator.json").read_text())
+    (folder / "simulator.json").write_text(json.dumps({**meta, "version": 1}))
+    with pytest.raises(SimulatorFileError, match=r"version 1 is not .*fit the simulator again"):
+        LoggedUserSimulator.load(folder)
+    (folder / "simulator.json").write_text(json.dumps(meta))
     with pytest.raises(SimulatorFileError, match="simulator folder not found"):
         LoggedUserSimulator.load(tmp_path / "nothing")
     (folder / "weights.pt").write_bytes(weights[: len(weights) // 2])

@@ -18,7 +18,7 @@ from recgym.envs.base import RecEnv
 from recgym.envs.vector import RecVectorEnv
 from simulators.fitting import fit
 from simulators.logged import LoggedUserSimulator
-from simulators.persistence import META_FILE, write_simulator_files
+from simulators.persistence import META_FILE, VERSION, write_simulator_files
 from simulators.sim_config import SimulatorConfig
 
 logger = logging.getLogger("recgym")
@@ -30,7 +30,9 @@ def _fingerprint(folder: Path, loader_kwargs: dict[str, Any], config: SimulatorC
                  ) -> dict[str, Any]:
     files = {p.name: [p.stat().st_size, p.stat().st_mtime_ns]
              for p in sorted(folder.iterdir()) if p.is_file()}
-    return {"files": files, "loader": loader_kwargs, "config": config.to_dict()}
+    # the saved format's version: a cache written by an older recgym is refitted
+    return {"files": files, "loader": loader_kwargs, "config": config.to_dict(),
+            "format_version": VERSION}
 
 
 def cached_simulator(
@@ -43,7 +45,7 @@ def cached_simulator(
 ) -> LoggedUserSimulator:
     """Load the simulator cached for `data_path`, or fit one on the whole log and cache it
     (default cache: `<data_path>/.recgym-simulator`). The cache is refitted when the data
-    files, the loader arguments or the fit configuration change."""
+    files, the loader arguments, the fit configuration or the saved format change."""
     if data_path is None:
         raise InputError(f"{env_id} needs data_path= (the dataset folder)")
     folder = Path(data_path)
