@@ -157,6 +157,15 @@ class Agent(ABC):
         self._env_from_id = (env, built)
         return built
 
+    def training_vector_env(self, env: Any) -> RecVectorEnv:
+        """`training_env`, unwrapped to the `RecVectorEnv` the agent steps; a single
+        environment is refused with a clear error."""
+        base = unwrap_env(self.training_env(env))
+        if not isinstance(base, RecVectorEnv):
+            raise InputError(f"{self.name} trains on a vector environment: pass an id or "
+                             "recgym.make_vec(...)")
+        return base
+
     def observe(self, env: Any) -> None:
         """Told which environment the agent is about to act in (evaluation calls it; the
         myopic oracle reads the simulator through it, other agents ignore it)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
@@ -190,6 +191,10 @@ def test_review_regressions(tmp_path):
         evaluate(drr, ENV, n_users=4, **WORLD)
     with pytest.raises(InputError, match="dqn picks one item"):
         make_agent("dqn", vec(slate_size=3), **SMALL["dqn"])
+    single = gym.make(ENV, **small)
+    for name in ("ppo", "deers"):  # an SB3 agent and an own off-policy one
+        with pytest.raises(InputError, match=f"{name} trains on a vector environment"):
+            make_agent(name, env, **SMALL[name]).fit(single, 64)
 
 
 def test_damaged_agent_and_run_files_give_clear_errors(tmp_path):

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.base import Agent, Callback, batch_of, unwrap_env
+from agents.base import Agent, Callback, batch_of
 from agents.online.replay import ReplayBuffer
 from offline_data.config import ConfigMixin
 from offline_data.errors import InputError
@@ -116,11 +116,7 @@ class OffPolicyAgent(Agent):
     # ------------------------------------------------------------------ training loop
     def attach(self, env: Any) -> RecVectorEnv:
         """Connect the training environment (an id or a `RecVectorEnv`)."""
-        env = self.training_env(env)
-        base = unwrap_env(env)
-        if not isinstance(base, RecVectorEnv):
-            raise InputError(f"{self.name} trains on a vector environment: pass an id or "
-                             "recgym.make_vec(...)")
+        base = self.training_vector_env(env)
         if base is not self.env:
             self.env = base
             if self._pending_env_state is not None:

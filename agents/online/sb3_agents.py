@@ -19,7 +19,6 @@ from agents.online.sb3_policies import MaskedActorCriticPolicy, MaskedDQNPolicy
 from offline_data.config import ConfigMixin
 from offline_data.errors import InputError
 from recgym.encoders.sb3 import RecFeaturesExtractor
-from recgym.envs.vector import RecVectorEnv
 from recgym.masking import seen_mask
 from recgym.spaces import ObsSpec
 from recgym.wrappers.continuous import embedding_actions
@@ -136,11 +135,7 @@ class SB3Agent(Agent):
     # ------------------------------------------------------------------ training
     def attach(self, env: Any) -> RecSB3VecEnv:
         """Connect a training environment (a `RecVectorEnv`, or an id)."""
-        env = self.training_env(env)
-        base = unwrap_env(env)
-        if not isinstance(base, RecVectorEnv):
-            raise InputError(f"{self.algo} trains on a vector environment: pass an id or "
-                             "recgym.make_vec(...)")
+        base = self.training_vector_env(env)
         if self.vec_env is not None and self.vec_env.vec is base:
             return self.vec_env
         if self.algo == "dqn" and base.config.slate_size != 1:

@@ -4,6 +4,7 @@ ordering of the history, and the `StateEncoder` base class."""
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -158,7 +159,7 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     return weights * filled.to(weights.dtype)
 
 
-class StateEncoder(nn.Module):
+class StateEncoder(nn.Module, ABC):
     """Base of every recgym state encoder.
 
     Subclasses build their layers in `__init__`, call `self._set_state_dim(width)` and
@@ -191,9 +192,9 @@ class StateEncoder(nn.Module):
         extra = self.spec.n_candidates * self.embed_dim if self.use_candidates else 0
         self.features_dim = self.state_dim + CONTEXT_DIM + int(extra or 0)
 
+    @abstractmethod
     def encode(self, batch: Batch) -> Tensor:
         """The architecture's state: (B, state_dim)."""
-        raise NotImplementedError
 
     def forward(self, obs: Mapping[str, Tensor]) -> Tensor:
         """Dict of batched tensors -> (B, features_dim)."""
