@@ -166,6 +166,12 @@ class Agent(ABC):
                              "recgym.make_vec(...)")
         return base
 
+    def check_spaces(self, env: Any) -> None:
+        """Refuse an environment whose spaces are not the ones this agent was built for."""
+        if unwrap_env(env).core.spec != self.spec:
+            raise InputError(f"{self.name}: the environment's spaces differ from the ones "
+                             "this agent was built for; make the agent for this environment")
+
     def observe(self, env: Any) -> None:
         """Told which environment the agent is about to act in (evaluation calls it; the
         myopic oracle reads the simulator through it, other agents ignore it)."""

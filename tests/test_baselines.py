@@ -254,3 +254,11 @@ def test_linucb_update_matches_ridge_regression():
         np.testing.assert_allclose(agent.a_inv[item], np.linalg.inv(a), atol=1e-10)
         np.testing.assert_allclose(agent.theta[item],
                                    np.linalg.solve(a, x[rows].T @ rewards[rows]), atol=1e-10)
+
+
+def test_agents_refuse_an_environment_with_other_spaces():
+    other = recgym.make_vec(ENV_ID, 4, world={"n_users": 50, "n_items": 30})
+    for name in ("popular", "linucb", "oracle"):
+        agent = make_agent(name, vec())
+        with pytest.raises(InputError, match=f"{name}: the environment's spaces differ"):
+            agent.attach(other)

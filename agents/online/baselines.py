@@ -174,11 +174,8 @@ class _Explorer(Agent):
         `n_envs` / `env_kwargs`); returns it."""
         env = self.training_env(env)
         if self._rollout is None or self._rollout.env is not env:
+            self.check_spaces(env)
             self._rollout = _Rollout(env)
-            if self._rollout.base.core.spec != self.spec:
-                raise InputError(f"{self.name}: the environment's spaces differ from the "
-                                 "ones this agent was built for; make the agent for this "
-                                 "environment")
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self._rollout.restore(pending, self.config.seed)
@@ -441,10 +438,7 @@ class OracleAgent(CountingOnly, Agent):
 
     def attach(self, env: Any) -> Any:
         """Read the hidden state of `env` (an instance) from now on; returns it."""
-        base = unwrap_env(env)
-        if base.core.spec != self.spec:
-            raise InputError("oracle: the environment's spaces differ from the ones this "
-                             "agent was built for")
+        self.check_spaces(env)
         self.env = env
         return env
 
