@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from stable_baselines3.common.utils import polyak_update
 
 from agents.base import Agent, Callback, batch_of
 from agents.online.replay import ReplayBuffer
@@ -184,9 +185,7 @@ class OffPolicyAgent(Agent):
 
     def soft_update(self, target: torch.nn.Module, source: torch.nn.Module) -> None:
         """target <- tau * source + (1 - tau) * target."""
-        with torch.no_grad():
-            for t, s in zip(target.parameters(), source.parameters(), strict=True):
-                t.mul_(1 - self.config.tau).add_(s, alpha=self.config.tau)
+        polyak_update(source.parameters(), target.parameters(), self.config.tau)
 
     def tensors(self, obs: dict[str, Any]) -> dict[str, torch.Tensor]:
         """A batch of observations as float / long tensors for the encoders."""
