@@ -11,6 +11,7 @@ import pandas as pd
 
 from offline_data.atomic import atomic_write_bytes
 from offline_data.errors import InputError
+from offline_data.jsonfile import read_json_object
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
@@ -74,9 +75,13 @@ def read_run(folder: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
         raise InputError(f"run folder not found: {path}")
     if not (path / METRICS_FILE).is_file():
         raise InputError(f"{path}: no {METRICS_FILE}; is it a folder written by `recgym train`?")
-    config = json.loads((path / CONFIG_FILE).read_text()) if (path / CONFIG_FILE).is_file() \
-        else {}
-    metrics = pd.read_csv(path / METRICS_FILE)
+    config = (read_json_object(path / CONFIG_FILE, missing="", hint="write the run again")
+              if (path / CONFIG_FILE).is_file() else {})
+    try:
+        metrics = pd.read_csv(path / METRICS_FILE)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path / METRICS_FILE}: unreadable ({type(exc).__name__}); it may "
+                         "be damaged or not written by `recgym train`") from None
     if metrics.empty:
         raise InputError(f"{path / METRICS_FILE} has no rows yet")
     return config, metrics

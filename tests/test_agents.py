@@ -213,3 +213,12 @@ def test_damaged_agent_and_run_files_give_clear_errors(tmp_path):
     (run / "config.json").write_text('"text"')
     with pytest.raises(InputError, match="not a JSON object; the run cannot be resumed"):
         train(TrainConfig(agent="random", steps=8), run, resume=True)
+    from recgym.runs import read_run
+
+    (run / "metrics.csv").write_text("step,ctr\n1,0.5\n")
+    with pytest.raises(InputError, match=r"config\.json: holds str, not a JSON object"):
+        read_run(run)
+    (run / "config.json").write_text("{}")
+    (run / "metrics.csv").write_bytes(b"")
+    with pytest.raises(InputError, match=r"metrics\.csv: unreadable"):
+        read_run(run)
