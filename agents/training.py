@@ -82,10 +82,15 @@ def build_agent(config: TrainConfig, env: Any) -> Agent:
     return make_agent(config.agent, env, None, **settings)
 
 
+def checkpoints(out: Path) -> list[Path]:
+    """The checkpoint folders of a run, oldest first (names are zero-padded steps)."""
+    folder = out / CHECKPOINTS
+    return sorted(folder.glob("step-*")) if folder.is_dir() else []
+
+
 def latest_checkpoint(out: Path) -> Path | None:
     """The newest checkpoint folder of a run, if any."""
-    folder = out / CHECKPOINTS
-    found = sorted(folder.glob("step-*")) if folder.is_dir() else []
+    found = checkpoints(out)
     return found[-1] if found else None
 
 
@@ -154,7 +159,7 @@ def save_checkpoint(out: Path, agent: Agent) -> Path:
     with atomic_directory(folder, overwrite=True, marker="rng.pt") as tmp:
         agent.save(tmp / AGENT_FOLDER, training_state=True)
         save_state(tmp / "rng.pt", capture_rng())
-    for old in sorted((out / CHECKPOINTS).glob("step-*"))[:-KEEP_CHECKPOINTS]:
+    for old in checkpoints(out)[:-KEEP_CHECKPOINTS]:
         shutil.rmtree(old, ignore_errors=True)
     return folder
 
