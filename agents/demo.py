@@ -4,7 +4,6 @@ synthetic world, then write `table.csv` and `curves.png`."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ import pandas as pd
 
 from agents.registry import load_agent
 from agents.training import AGENT_FOLDER, TrainConfig, train
-from offline_data.atomic import atomic_write_bytes, check_output_dir
+from offline_data.atomic import atomic_write_bytes, replace_output_dir
 from recgym.evaluate import evaluate
 from recgym.plot import plot_runs
 
@@ -52,12 +51,7 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, seed: int = 
     """Train every demo agent briefly, evaluate all on the same users and write
     `table.csv` (means and 95% intervals) and `curves.png` (return, CTR, retention and
     depth while training). `quick` shrinks budgets to seconds (a smoke test)."""
-    out = Path(out)
-    check_output_dir(out, overwrite=True, marker=MARKER)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    (out / MARKER).write_text(json.dumps({"complete": False}))  # ours, even if interrupted
+    out = replace_output_dir(out, MARKER, {"complete": False})
     started = time.perf_counter()
     users = eval_users or (16 if quick else 300)
     env_kwargs = {"world": {"n_users": 300, "n_items": 60}} if quick else {}

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 import warnings
-from pathlib import Path
 
 import pandas as pd
 
 from agents.demo import FULL, TABLE_METRICS, train_and_evaluate
 from offline_data import InputError
-from offline_data.atomic import check_output_dir
+from offline_data.atomic import replace_output_dir
 from recgym.evaluate import summary_table
 
 MARKER = "leaderboard.json"
@@ -37,15 +35,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    out = Path(args.out)
     try:  # replace only a folder an earlier leaderboard wrote
-        check_output_dir(out, overwrite=True, marker=MARKER)
+        out = replace_output_dir(args.out, MARKER, {"seeds": args.seeds, "users": args.users})
     except InputError as error:
         raise SystemExit(f"error: {error}") from None
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    (out / MARKER).write_text(json.dumps({"seeds": args.seeds, "users": args.users}))
     chosen = [c for c in FULL if args.agents is None or c.agent in args.agents.split(",")]
     rows = []
     for contestant in chosen:

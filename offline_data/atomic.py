@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -68,6 +69,19 @@ def check_output_dir(target: str | Path, *, overwrite: bool = False,
                 "replace a folder it did not write: choose another output folder, or empty "
                 "or remove it yourself"
             )
+    return target
+
+
+def replace_output_dir(target: str | Path, marker: str, contents: dict) -> Path:
+    """Start `target` afresh for a job that writes many files into it in place: refuse
+    (as `check_output_dir` with overwrite) a folder recgym did not write, remove an earlier
+    one, and write `marker` with `contents` (JSON) first, so even an interrupted job leaves
+    a folder recgym recognises as its own."""
+    target = check_output_dir(target, overwrite=True, marker=marker)
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    (target / marker).write_text(json.dumps(contents))
     return target
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -292,3 +293,19 @@ def test_huge_ids_and_times_never_wrap_around():
         build_log(raw.assign(user_id=[-np.inf]), SIGNALS)
     with pytest.raises(LogSchemaError, match=r"row 0 has item_id=1e\+19"):
         build_log(raw.assign(item_id=[1e19]), SIGNALS)
+
+
+def test_replace_output_dir_starts_afresh_only_in_its_own_folders(tmp_path):
+    from offline_data.atomic import replace_output_dir
+
+    out = replace_output_dir(tmp_path / "job", "job.json", {"complete": False})
+    (out / "result.txt").write_text("old")
+    again = replace_output_dir(out, "job.json", {"complete": False})
+    assert sorted(p.name for p in again.iterdir()) == ["job.json"]
+    assert json.loads((again / "job.json").read_text()) == {"complete": False}
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    with pytest.raises(InputError, match=r"has no job\.json"):
+        replace_output_dir(foreign, "job.json", {})
+    assert (foreign / "notes.txt").read_text() == "keep"
