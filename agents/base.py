@@ -232,11 +232,18 @@ def load_agent_files(cls: type[Agent], path: str | Path, meta: dict[str, Any],
                      env: Any = None) -> Agent:
     """Build an agent of `cls` from a saved folder (weights and, when present, training
     state)."""
-    folder = Path(path)
     spec = ObsSpec.from_dict(meta["spec"])
     agent = cls.from_meta(spec, config_from_dict(cls.config_class, meta["config"]))
+    return restore_agent_files(agent, path, meta, load_state(Path(path) / WEIGHTS_FILE), env)
+
+
+def restore_agent_files(agent: Agent, path: str | Path, meta: dict[str, Any],
+                        weights: dict[str, Any], env: Any = None) -> Agent:
+    """Load a saved folder's `weights` (already read) into a freshly built `agent`, and its
+    step count and, when present, training state; mismatches name the file."""
+    folder = Path(path)
     try:
-        agent.load_weights(load_state(folder / WEIGHTS_FILE))
+        agent.load_weights(weights)
     except (KeyError, RuntimeError, ValueError) as exc:
         raise InputError(f"{folder / WEIGHTS_FILE}: does not match {AGENT_FILE} "
                          f"({str(exc).splitlines()[0][:200]})") from None

@@ -7,7 +7,16 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from agents.base import Agent, config_from_dict, load_agent_files, make_env, read_meta, unwrap_env
+from agents.base import (
+    WEIGHTS_FILE,
+    Agent,
+    config_from_dict,
+    load_agent_files,
+    make_env,
+    read_meta,
+    restore_agent_files,
+    unwrap_env,
+)
 from agents.checkpoint import load_state
 from offline_data.errors import InputError
 from recgym.spaces import ObsSpec
@@ -72,22 +81,9 @@ def load_agent(path: str | Path, env: Any = None) -> Agent:
     if name in SB3_NAMES:
         from agents.online.sb3_agents import SB3Agent
 
-        weights = load_state(Path(path) / "weights.pt")
+        weights = load_state(Path(path) / WEIGHTS_FILE)  # the embeddings are needed first
         agent = SB3Agent(ObsSpec.from_dict(meta["spec"]),
                          config_from_dict(cls.config_class, meta["config"]), algo=name,
                          embeddings=weights.get("embeddings"))
-        return _finish_sb3(agent, path, meta, weights, env)
+        return restore_agent_files(agent, path, meta, weights, env)
     return load_agent_files(cls, path, meta, env)
-
-
-def _finish_sb3(agent: Any, path: str | Path, meta: dict, weights: dict, env: Any) -> Agent:
-    try:
-        agent.load_weights(weights)
-    except (KeyError, RuntimeError, ValueError) as exc:
-        raise InputError(f"{Path(path) / 'weights.pt'}: does not match agent.json "
-                         f"({str(exc).splitlines()[0][:200]})") from None
-    agent.num_steps = int(meta.get("num_steps", 0))
-    training = Path(path) / "training.pt"
-    if training.is_file():
-        agent.load_training_state(load_state(training), env)
-    return agent
