@@ -11,13 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.base import is_batched, unwrap_env
+from agents.base import batch_of, is_batched, unwrap_env
 from agents.online.offpolicy import OffPolicyAgent, OffPolicyConfig, linear_schedule
 from offline_data.errors import InputError
 from recgym.encoders import make_encoder
-from recgym.masking import seen_mask
 from recgym.spaces import ObsSpec
-from recgym.wrappers.continuous import embedding_actions
+from recgym.wrappers.continuous import ranked_actions
 
 
 @dataclass(frozen=True)
@@ -132,20 +131,14 @@ class DRRAgent(OffPolicyAgent):
 
     def to_items(self, vectors: np.ndarray, obs: dict[str, Any]) -> np.ndarray:
         """Ranking vectors -> item ids, slates or candidate indices."""
-        candidates = obs.get("candidates")
-        candidates = None if candidates is None else np.asarray(candidates).reshape(
-            len(vectors), -1)
-        exclude = seen_mask(obs, self.spec.n_items) if self.config.exclude_seen else None
-        chosen = embedding_actions(vectors, self.embeddings, self.spec.slate_size, candidates,
-                                   exclude)
-        return chosen[:, 0] if self.spec.slate_size == 1 else chosen
+        return ranked_actions(vectors, self.embeddings, obs, self.spec.slate_size,
+                              self.spec.n_items, self.config.exclude_seen)
 
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
         """The top-k items by the actor's ranking vector."""
-        batched = is_batched(obs)
-        obs = obs if batched else {k: np.asarray(v)[None] for k, v in obs.items()}
-        actions = self.to_items(self.vectors(obs), obs)
-        return actions if batched else actions[0]
+        batch = batch_of(obs)
+        actions = self.to_items(self.vectors(batch), batch)
+        return actions if is_batched(obs) else actions[0]
 
     def act(self, obs: dict[str, np.ndarray], explore: bool) -> tuple[np.ndarray, np.ndarray]:
         c = self.config

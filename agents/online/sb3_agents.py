@@ -19,9 +19,8 @@ from agents.online.sb3_policies import MaskedActorCriticPolicy, MaskedDQNPolicy
 from offline_data.config import ConfigMixin
 from offline_data.errors import InputError
 from recgym.encoders.sb3 import RecFeaturesExtractor
-from recgym.masking import seen_mask
 from recgym.spaces import ObsSpec
-from recgym.wrappers.continuous import embedding_actions
+from recgym.wrappers.continuous import ranked_actions
 from simulators.interface import make_distinct
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN, "sac": SAC,
@@ -193,10 +192,8 @@ class SB3Agent(Agent):
         batch = batch_of(obs)
         actions, _ = model.predict(sb3_obs(batch), deterministic=deterministic)
         if self.embeddings is not None:
-            exclude = seen_mask(batch, self.spec.n_items) if self.config.exclude_seen else None
-            chosen = embedding_actions(actions, self.embeddings, self.spec.slate_size,
-                                       batch.get("candidates"), exclude)
-            actions = chosen[:, 0] if self.spec.slate_size == 1 else chosen
+            actions = ranked_actions(actions, self.embeddings, batch, self.spec.slate_size,
+                                     self.spec.n_items, self.config.exclude_seen)
         elif self.spec.slate_size > 1:
             actions = make_distinct(np.asarray(actions).reshape(-1, self.spec.slate_size),
                                     self.spec.n_candidates or self.spec.n_items)

@@ -12,9 +12,8 @@ from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from recgym.envs.vector import RecVectorEnv
-from recgym.masking import seen_mask
 from recgym.metrics import EpisodeAccumulator
-from recgym.wrappers.continuous import embedding_actions
+from recgym.wrappers.continuous import ranked_actions
 from recgym.wrappers.observations import ID_KEYS
 from simulators.interface import make_distinct
 
@@ -111,11 +110,10 @@ class RecSB3VecEnv(VecEnv):
                 return actions
             choices = self.vec.config.n_candidates or self.core.n_items
             return make_distinct(np.asarray(actions).reshape(-1, k), choices)
-        exclude = (seen_mask(self.core.observation(), self.core.n_items)
-                   if self.exclude_seen else None)
-        chosen = embedding_actions(actions, self.embeddings, self.vec.config.slate_size,
-                                   self.core.candidates, exclude)
-        return chosen[:, 0] if self.vec.config.slate_size == 1 else chosen
+        # the current histories and candidates, without building a whole observation
+        shown = {"history_items": self.core.hist_items, "candidates": self.core.candidates}
+        return ranked_actions(actions, self.embeddings, shown, self.vec.config.slate_size,
+                              self.core.n_items, self.exclude_seen)
 
     def close(self) -> None:
         pass

@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from offline_data.errors import InputError
+from recgym.masking import seen_mask
 
 
 def top_k_by_score(scores: np.ndarray, k: int) -> np.ndarray:
@@ -35,6 +36,20 @@ def embedding_actions(
     if exclude is not None:
         scores = np.where(exclude, -np.inf, scores)
     return top_k_by_score(scores, k)
+
+
+def ranked_actions(vectors: np.ndarray, embeddings: np.ndarray, obs: dict[str, Any],
+                   slate_size: int, n_items: int, exclude_seen: bool) -> np.ndarray:
+    """Environment actions from ranking vectors (B, d) for a batched observation (only its
+    `history_items` and, in candidate mode, `candidates` are read): item ids (B,) for one
+    item per step, else slates (B, k); candidate indices in candidate mode. With
+    `exclude_seen`, the items of the user's recent history are ranked last."""
+    candidates = obs.get("candidates")
+    if candidates is not None:
+        candidates = np.asarray(candidates).reshape(len(vectors), -1).astype(np.int64)
+    exclude = seen_mask(obs, n_items) if exclude_seen else None
+    chosen = embedding_actions(vectors, embeddings, slate_size, candidates, exclude)
+    return chosen[:, 0] if slate_size == 1 else chosen
 
 
 class ContinuousAction(gym.ActionWrapper):
