@@ -21,8 +21,8 @@ METRIC_ALIASES = {"reward": "total_return", "return": "total_return", "click": "
 LABELS = {
     "total_return": "episode return", "reward_per_step": "reward per step", "ctr": "CTR",
     "depth": "session depth (steps)", "retention": "retention", "return_gap": "return gap (h)",
-    "sessions": "sessions per user", "churn_rate": "churn rate", "like_rate": "likes per step",
-    "watch_time": "watch ratio per step",
+    "sessions": "sessions per user", "churn_rate": "churn rate",
+    "like_rate": "likes per shown item", "watch_time": "watch ratio per shown item",
 }
 IMMEDIATE_VS_LONG_TERM = ("ctr", "reward_per_step", "like_rate", "total_return", "depth",
                           "retention")
