@@ -14,9 +14,9 @@ import numpy as np
 
 import recgym
 from agents.checkpoint import load_state, save_state
-from offline_data.atomic import atomic_directory
-from offline_data.errors import InputError
-from offline_data.jsonfile import read_json_object
+from offline_data.shared.atomic import atomic_directory
+from offline_data.shared.errors import InputError
+from offline_data.shared.jsonfile import read_json_object
 from recgym.envs.base import RecEnv
 from recgym.envs.vector import RecVectorEnv
 from recgym.spaces import ObsSpec

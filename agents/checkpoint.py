@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 
 _ARRAY = "__ndarray__"
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from agents.registry import load_agent
 from agents.training import AGENT_FOLDER, TrainConfig, train
-from offline_data.atomic import atomic_write_bytes, replace_output_dir
+from offline_data.shared.atomic import atomic_write_bytes, replace_output_dir
 from recgym.evaluate import evaluate
 from recgym.plot import plot_runs
 

@@ -18,7 +18,7 @@ from agents.base import (
     unwrap_env,
 )
 from agents.checkpoint import load_state
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from recgym.spaces import ObsSpec
 
 SB3_NAMES = ("ppo", "a2c", "dqn", "sac", "td3")

@@ -21,10 +21,10 @@ import recgym
 from agents.base import Agent
 from agents.checkpoint import capture_rng, load_state, restore_rng, save_state
 from agents.registry import agent_class, load_agent, make_agent
-from offline_data.atomic import atomic_directory, check_output_dir
-from offline_data.config import ConfigMixin
-from offline_data.errors import InputError
-from offline_data.jsonfile import read_json_object
+from offline_data.shared.atomic import atomic_directory, check_output_dir
+from offline_data.shared.config import ConfigMixin
+from offline_data.shared.errors import InputError
+from offline_data.shared.jsonfile import read_json_object
 from recgym.evaluate import evaluate
 from recgym.runs import CONFIG_FILE, RunWriter
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from agents.demo import FULL, TABLE_METRICS, train_and_evaluate
 from offline_data import InputError
-from offline_data.atomic import replace_output_dir
+from offline_data.shared.atomic import replace_output_dir
 from recgym.evaluate import summary_table
 
 MARKER = "leaderboard.json"

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from offline_data.shared.units import HOUR_S
 from simulators import SyntheticWorld, WorldConfig, rollout
 from simulators.policies import POLICIES
 
@@ -31,7 +32,7 @@ def measure(world: SyntheticWorld, policy: str, users: int, sessions: int, seed:
         "like_rate": round(float(fb["like"].mean()), 4),
         "watch_ratio": round(float(fb["watch_ratio"].mean()), 4),
         "session_length": round(float(run.session_length.mean()), 2),
-        "return_gap_h": round(float(run.session_gap_s.mean() / 3600), 2),
+        "return_gap_h": round(float(run.session_gap_s.mean() / HOUR_S), 2),
         "clicks_per_user": round(float(fb["click"].sum() / users), 2),
         "user_steps_per_s": round(len(run.user) / (time.perf_counter() - start)),
     }

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from offline_data.errors import LogSchemaError
 from offline_data.log import InteractionLog
 from offline_data.schema import (
     DEFAULT_SESSION_GAP_S,
@@ -21,6 +20,7 @@ from offline_data.schema import (
     parse_signals,
 )
 from offline_data.sessions import assign_sessions
+from offline_data.shared.errors import LogSchemaError
 from offline_data.validation import (
     Origin,
     check_ids,

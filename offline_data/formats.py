@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offline_data.errors import LogSchemaError
 from offline_data.kuairand import load_kuairand
 from offline_data.log import InteractionLog
 from offline_data.movielens import load_movielens
+from offline_data.shared.errors import LogSchemaError
 from offline_data.storage import is_log_directory
 from offline_data.tabular import load_csv, load_parquet
 from offline_data.validation import require_file

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from offline_data.build import build_log, validate_part
-from offline_data.errors import LogSchemaError
 from offline_data.log import InteractionLog
 from offline_data.readers import csv_header, read_delimited
 from offline_data.schema import (
@@ -28,6 +27,7 @@ from offline_data.schema import (
     Signal,
     check_session_gap,
 )
+from offline_data.shared.errors import LogSchemaError
 from offline_data.validation import Origin, check_signal, logger, require_dir
 
 BINARY_SIGNALS = (

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from offline_data.errors import InputError, LogSchemaError, show
 from offline_data.schema import (
     DEFAULT_SESSION_GAP_S,
     ITEM,
@@ -22,8 +21,8 @@ from offline_data.schema import (
     check_session_gap,
 )
 from offline_data.sessions import assign_sessions, session_table
-
-SECONDS_PER_DAY = 86_400
+from offline_data.shared.errors import InputError, LogSchemaError, show
+from offline_data.shared.units import DAY_S
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,7 +190,7 @@ class InteractionLog:
                 raise InputError(
                     f"test_days must be a positive finite number of days, got {show(test_days)}"
                 )
-            cutoff = int(self.end_time - test_days * SECONDS_PER_DAY)
+            cutoff = int(self.end_time - test_days * DAY_S)
         elif not _finite_number(cutoff):
             raise InputError(f"cutoff must be a finite Unix time in seconds, got {show(cutoff)}")
         assert cutoff is not None

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from offline_data.build import build_log
-from offline_data.errors import LogSchemaError
 from offline_data.log import InteractionLog
 from offline_data.readers import csv_header, read_delimited
 from offline_data.schema import (
@@ -23,6 +22,7 @@ from offline_data.schema import (
     Signal,
     check_session_gap,
 )
+from offline_data.shared.errors import LogSchemaError
 from offline_data.validation import Origin, check_signal, require_dir
 
 LIKED_THRESHOLD = 4.0

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from offline_data.errors import LogSchemaError
+from offline_data.shared.errors import LogSchemaError
 from offline_data.validation import require_file
 
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from offline_data.errors import InputError, show
+from offline_data.shared.errors import InputError, show
 
 USER = "user_id"
 ITEM = "item_id"

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from offline_data.atomic import atomic_directory
-from offline_data.errors import LogSchemaError
 from offline_data.log import InteractionLog
 from offline_data.schema import Signal
+from offline_data.shared.atomic import atomic_directory
+from offline_data.shared.errors import LogSchemaError
 from offline_data.validation import require_dir
 
 FORMAT_NAME = "recgym-interaction-log"

@@ -9,6 +9,7 @@ import pandas as pd
 
 from offline_data.log import InteractionLog
 from offline_data.schema import ITEM, USER
+from offline_data.shared.units import DAY_S, HOUR_S
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 
@@ -26,7 +27,7 @@ def summarize(log: InteractionLog) -> dict[str, Any]:
     """A JSON-ready summary of `log` (what `recgym data inspect` prints)."""
     frame = log.interactions
     sessions = log.sessions
-    observed = sessions.loc[~sessions["censored"], "return_gap"].to_numpy() / 3600.0
+    observed = sessions.loc[~sessions["censored"], "return_gap"].to_numpy() / HOUR_S
     signals = {}
     for s in log.signals:
         values = frame[s.name].to_numpy(dtype=np.float64)
@@ -49,7 +50,7 @@ def summarize(log: InteractionLog) -> dict[str, Any]:
         "window": {
             "start": pd.Timestamp(log.start_time, unit="s", tz="UTC").isoformat(),
             "end": pd.Timestamp(log.end_time, unit="s", tz="UTC").isoformat(),
-            "days": round((log.end_time - log.start_time) / 86400.0, 3),
+            "days": round((log.end_time - log.start_time) / DAY_S, 3),
         },
         "signals": signals,
         "session_length": _quantiles(sessions["length"].to_numpy(dtype=np.float64)),

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 
 from offline_data.build import build_log
-from offline_data.errors import InputError, LogSchemaError
 from offline_data.log import InteractionLog
 from offline_data.readers import (
     csv_header,
@@ -26,6 +25,7 @@ from offline_data.schema import (
     check_session_gap,
     parse_signals,
 )
+from offline_data.shared.errors import InputError, LogSchemaError
 from offline_data.storage import META_FILE, is_log_directory, read_log
 from offline_data.validation import Origin, require_file
 

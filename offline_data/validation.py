@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from offline_data.errors import LogSchemaError, show
 from offline_data.schema import MAX_TIMESTAMP_S, Signal
+from offline_data.shared.errors import LogSchemaError, show
 
 logger = logging.getLogger("offline_data")
 
@@ -270,12 +270,6 @@ def parse_timestamps(
         seconds = np.floor_divide(order, unit_scale)
     return seconds.astype(np.int64), order
 
-
-def check_timestamps(
-    frame: pd.DataFrame, column: str, origin: Origin, time_unit: str
-) -> np.ndarray:
-    """Return timestamps as int64 Unix seconds; see `parse_timestamps`."""
-    return parse_timestamps(frame, column, origin, time_unit)[0]
 
 
 def _to_datetime(series: pd.Series) -> pd.Series:

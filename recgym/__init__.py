@@ -33,7 +33,7 @@ def make_vec(env_id: str, num_envs: int, **kwargs: Any):
 
     import gymnasium as gym
 
-    from offline_data.errors import InputError
+    from offline_data.shared.errors import InputError
 
     if env_id not in ENVIRONMENTS:
         close = difflib.get_close_matches(env_id, ENVIRONMENTS, n=1)

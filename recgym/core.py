@@ -12,14 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
+from offline_data.shared.units import HOUR_S
 from recgym.env_config import EnvConfig
 from recgym.rewards import default_weights, retention_reward, reward_names, weight_vector
 from recgym.rng import RowRNG
 from recgym.spaces import ObsSpec
 from simulators.interface import UserSimulator, rows_of
-
-HOUR_S = 3600.0
 
 
 def _coprimes(n: int) -> np.ndarray:

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats
 
 import recgym
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from recgym.envs.vector import RecVectorEnv
 from recgym.metrics import EpisodeAccumulator
 

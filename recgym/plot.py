@@ -13,8 +13,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from offline_data.atomic import atomic_write_bytes
-from offline_data.errors import InputError
+from offline_data.shared.atomic import atomic_write_bytes
+from offline_data.shared.errors import InputError
 from recgym.runs import read_run
 
 METRIC_ALIASES = {"reward": "total_return", "return": "total_return", "click": "ctr"}

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 
 LONG_TERM = ("depth", "retention")
 DEFAULT_RETENTION_WEIGHT = 5.0

@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from offline_data.atomic import atomic_write_bytes
-from offline_data.errors import InputError
-from offline_data.jsonfile import read_json_object
+from offline_data.shared.atomic import atomic_write_bytes
+from offline_data.shared.errors import InputError
+from offline_data.shared.jsonfile import read_json_object
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"

@@ -11,6 +11,7 @@ import pandas as pd
 
 from offline_data.log import InteractionLog
 from offline_data.schema import SESSION, USER
+from offline_data.shared.units import HOUR_S
 
 logger = logging.getLogger("simulators")
 
@@ -205,7 +206,7 @@ def last_history(log: InteractionLog, length: int
         items[users] = np.where(ok, frame["item_id"].to_numpy()[np.maximum(idx, 0)], -1)
         feedback[users] = np.where(ok[..., None], signals[np.maximum(idx, 0)], 0.0)
         stamp = frame["timestamp"].to_numpy()[np.maximum(idx, 0)]
-        hours[users] = np.where(ok, (log.end_time - stamp) / 3600.0, 0.0)
+        hours[users] = np.where(ok, (log.end_time - stamp) / HOUR_S, 0.0)
     return items, feedback, hours
 
 

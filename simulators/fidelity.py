@@ -17,16 +17,16 @@ import numpy as np
 from scipy.stats import ks_2samp, pearsonr
 from sklearn.metrics import log_loss, roc_auc_score
 
-from offline_data.errors import InputError
 from offline_data.log import InteractionLog
 from offline_data.schema import ITEM, SESSION, USER
+from offline_data.shared.errors import InputError
+from offline_data.shared.units import DAY_S, HOUR_S
 from simulators.features import Steps
 from simulators.fitting import row_inputs
 from simulators.interface import make_distinct
 from simulators.logged import LoggedUserSimulator
 
 CHUNK = 8192
-HOUR_S = 3600.0
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -89,7 +89,7 @@ def held_out(log: InteractionLog, test_fraction: float = 0.1) -> HeldOut:
     if not late.any() or late.all():
         raise InputError(f"{log.source}: holding out the last {test_fraction:.0%} of the window "
                          "leaves an empty part; use a longer log")
-    days = (log.end_time - cutoff) / 86400
+    days = (log.end_time - cutoff) / DAY_S
     window = f"sessions in the last {days:.2f} days ({int(late.sum()):,} rows)"
     if "is_rand" in log.context_columns:
         rand = log.interactions["is_rand"].to_numpy() == 1

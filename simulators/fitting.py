@@ -9,9 +9,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from offline_data.errors import InputError
 from offline_data.log import InteractionLog
 from offline_data.schema import ITEM, SESSION, TIMESTAMP, USER, Signal
+from offline_data.shared.errors import InputError
+from offline_data.shared.units import HOUR_S
 from simulators.features import (
     Steps,
     category_columns,
@@ -92,7 +93,7 @@ def row_inputs(
     start = steps.starts
     previous = np.maximum(start - 1, 0)
     same_user = (start > 0) & (user[previous] == user[start])
-    hours_step = np.where(same_user, (timestamp[start] - timestamp[previous]) / 3600.0, 0.0)
+    hours_step = np.where(same_user, (timestamp[start] - timestamp[previous]) / HOUR_S, 0.0)
     return {
         "steps": steps,
         "hours_since": hours_step[steps.step],
@@ -103,7 +104,7 @@ def row_inputs(
         "hist_items": np.where(ok, item[np.maximum(hist, 0)], -1),
         "hist_feedback": np.where(ok[..., None], targets[np.maximum(hist, 0)], 0.0).astype(
             np.float32),
-        "hist_hours": np.where(ok, (timestamp[:, None] - timestamp[np.maximum(hist, 0)]) / 3600.0,
+        "hist_hours": np.where(ok, (timestamp[:, None] - timestamp[np.maximum(hist, 0)]) / HOUR_S,
                                0.0).astype(np.float32),
         "position": position,
         "session_index": sessions_before,
@@ -115,7 +116,7 @@ def row_inputs(
 def return_edges(session_gap: int, edges_h: tuple[float, ...]) -> np.ndarray:
     """Bucket edges in seconds: the session gap and the configured edges above it (the
     last bucket, beyond the last edge, is open; see `simulators.gaps`)."""
-    inner = [h * 3600.0 for h in edges_h if h * 3600.0 > session_gap]
+    inner = [h * HOUR_S for h in edges_h if h * HOUR_S > session_gap]
     if not inner:
         raise InputError(f"return_edges_h has no edge above the session gap ({session_gap} s)")
     return np.array([float(session_gap), *inner])
@@ -178,7 +179,7 @@ def fit(
     start_session_index[last.index.to_numpy()] = last["sessions"].to_numpy()
     start_hours = np.zeros(log.n_users)
     start_hours[last.index.to_numpy()] = np.maximum(
-        log.end_time - last["end"].to_numpy(), log.session_gap) / 3600.0
+        log.end_time - last["end"].to_numpy(), log.session_gap) / HOUR_S
     meta = FittedMeta(
         n_users=log.n_users, n_items=log.n_items, signals=tuple(signals), primary=primary,
         continuous_stats=stats, session_gap=log.session_gap,

@@ -7,8 +7,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-from offline_data.errors import InputError
 from offline_data.schema import Signal
+from offline_data.shared.errors import InputError
 
 Feedback = dict[str, np.ndarray]
 """Feedback for a batch of slates: signal name -> float32 array of shape (batch, slate)."""

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from offline_data.errors import InputError
 from offline_data.schema import Signal
+from offline_data.shared.errors import InputError
+from offline_data.shared.units import HOUR_S
 from simulators.gaps import GapBuckets
 from simulators.interface import BatchState, Feedback, RandomSource, check_slates
 from simulators.networks import (
@@ -22,8 +23,6 @@ from simulators.networks import (
     leave_context,
 )
 from simulators.sim_config import Behaviour, SimulatorConfig
-
-HOUR_S = 3600.0
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from simulators.interface import Feedback, RandomSource, rows_of
 from simulators.logged import LoggedState, LoggedUserSimulator
 from simulators.sim_set import SimulatorSet

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from offline_data.atomic import atomic_directory
-from offline_data.errors import InputError
-from offline_data.jsonfile import read_json_object
+from offline_data.shared.atomic import atomic_directory
+from offline_data.shared.errors import InputError
+from offline_data.shared.jsonfile import read_json_object
 from simulators.features import category_columns
 from simulators.logged import FittedMeta, LoggedUserSimulator, SimulatorTensors
 from simulators.networks import LEAVE_CONTEXT, ResponseNet, UserContextNet

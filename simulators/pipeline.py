@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from offline_data.atomic import atomic_directory
 from offline_data.log import InteractionLog
+from offline_data.shared.atomic import atomic_directory
 from simulators.fidelity import (
     evaluate,
     ground_truth,

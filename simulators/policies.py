@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from simulators.synthetic import SyntheticWorld, WorldState
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from offline_data.config import ConfigMixin
-from offline_data.errors import InputError
+from offline_data.shared.config import ConfigMixin
+from offline_data.shared.errors import InputError
 
 ARCHITECTURES = ("shared_bottom", "mmoe")
 RETURN_EDGES_H = (0.5, 1, 2, 4, 6, 8, 12, 16, 20, 24, 30, 36, 48, 60, 72, 96, 120, 168, 240,

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from offline_data.atomic import atomic_directory
-from offline_data.errors import InputError
 from offline_data.log import InteractionLog
+from offline_data.shared.atomic import atomic_directory
+from offline_data.shared.errors import InputError
 from simulators.fidelity import HeldOut, binary_metrics, held_out, predict_rows
 from simulators.fitting import fit, resolve_signals
 from simulators.logged import LoggedUserSimulator

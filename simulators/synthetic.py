@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from offline_data.errors import InputError
 from offline_data.schema import Signal
+from offline_data.shared.errors import InputError
+from offline_data.shared.units import HOUR_S
 from simulators.interface import BatchState, Feedback, RandomSource, check_slates
 from simulators.world_config import WorldConfig
 
@@ -17,7 +18,6 @@ SIGNALS = [
     Signal("like", "binary"),
     Signal("watch_ratio", "continuous"),
 ]
-HOUR_S = 3600.0
 
 
 BLOCK = 1024

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 """Maps a batch of row indices to the batch's mean loss."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from offline_data.config import ConfigMixin
-from offline_data.errors import InputError
+from offline_data.shared.config import ConfigMixin
+from offline_data.shared.errors import InputError
 
 
 @dataclass(frozen=True)

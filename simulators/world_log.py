@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from offline_data.build import build_log
-from offline_data.errors import InputError
 from offline_data.log import InteractionLog
+from offline_data.shared.errors import InputError
+from offline_data.shared.units import DAY_S
 from offline_data.validation import Origin
 from simulators.policies import BehaviourPolicy, make_policy
 from simulators.synthetic import SyntheticWorld
@@ -17,7 +18,6 @@ from simulators.world_config import WorldConfig
 
 LOG_START = 1_704_067_200
 """Unix time where synthetic logs begin (2024-01-01 00:00 UTC)."""
-DAY_S = 86_400.0
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from scipy.stats import spearmanr
 import recgym
 from agents import load_agent, make_agent
 from agents.online.baselines import LinUCBAgent, OracleAgent, PopularAgent, RandomAgent
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from simulators import synthetic_log
 from simulators.world_config import WorldConfig
 

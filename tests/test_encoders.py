@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import recgym  # noqa: F401  (registers the environments)
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from recgym.encoders import ENCODERS, make_encoder, spec_from_space
 from recgym.encoders.base import chronological
 from recgym.spaces import ObsSpec

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from offline_data import InteractionLog, LogSchemaError, Signal, build_log
-from offline_data.errors import InputError
 from offline_data.sessions import assign_sessions
+from offline_data.shared.errors import InputError
 
 SIGNALS = {"click": "binary", "dwell": "continuous"}
 
@@ -296,7 +296,7 @@ def test_huge_ids_and_times_never_wrap_around():
 
 
 def test_replace_output_dir_starts_afresh_only_in_its_own_folders(tmp_path):
-    from offline_data.atomic import replace_output_dir
+    from offline_data.shared.atomic import replace_output_dir
 
     out = replace_output_dir(tmp_path / "job", "job.json", {"complete": False})
     (out / "result.txt").write_text("old")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from simulators import (
     SyntheticWorld,
     UserSimulator,

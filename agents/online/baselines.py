@@ -35,9 +35,9 @@ from agents.base import (
     is_batched,
     unwrap_env,
 )
-from offline_data.config import ConfigMixin
-from offline_data.errors import InputError
 from offline_data.log import InteractionLog
+from offline_data.shared.config import ConfigMixin
+from offline_data.shared.errors import InputError
 from recgym.envs.vector import RecVectorEnv
 from recgym.masking import seen_mask
 from recgym.spaces import ObsSpec

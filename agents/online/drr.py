@@ -13,7 +13,7 @@ from torch import nn
 
 from agents.base import batch_of, is_batched, unwrap_env
 from agents.online.offpolicy import OffPolicyAgent, OffPolicyConfig, linear_schedule
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from recgym.encoders import make_encoder
 from recgym.spaces import ObsSpec
 from recgym.wrappers.continuous import ranked_actions

@@ -14,8 +14,8 @@ from stable_baselines3.common.utils import polyak_update
 
 from agents.base import Agent, Callback, batch_of
 from agents.online.replay import ReplayBuffer
-from offline_data.config import ConfigMixin
-from offline_data.errors import InputError
+from offline_data.shared.config import ConfigMixin
+from offline_data.shared.errors import InputError
 from recgym.envs.vector import RecVectorEnv
 from recgym.spaces import ObsSpec
 

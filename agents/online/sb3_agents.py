@@ -16,8 +16,8 @@ from stable_baselines3.common.buffers import DictReplayBuffer
 from agents.base import Agent, Callback, batch_of, is_batched, unwrap_env
 from agents.online.sb3_env import RecSB3VecEnv, SpacesOnlyVecEnv, ids_as_box_space, sb3_obs
 from agents.online.sb3_policies import MaskedActorCriticPolicy, MaskedDQNPolicy
-from offline_data.config import ConfigMixin
-from offline_data.errors import InputError
+from offline_data.shared.config import ConfigMixin
+from offline_data.shared.errors import InputError
 from recgym.encoders.sb3 import RecFeaturesExtractor
 from recgym.spaces import ObsSpec
 from recgym.wrappers.continuous import ranked_actions

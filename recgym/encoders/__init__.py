@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from recgym.encoders.base import StateEncoder
 from recgym.encoders.drr import DRRAttEncoder, DRRAveEncoder, DRRPEncoder, DRRUEncoder
 from recgym.encoders.sequential import (

@@ -175,7 +175,7 @@ class StateEncoder(nn.Module, ABC):
                  use_candidates: bool = True) -> None:
         super().__init__()
         if embed_dim < 1 or hidden_dim < 1:
-            from offline_data.errors import InputError
+            from offline_data.shared.errors import InputError
 
             raise InputError(f"embed_dim and hidden_dim must be positive, got {embed_dim} "
                              f"and {hidden_dim}")
@@ -202,7 +202,7 @@ class StateEncoder(nn.Module, ABC):
         parts = [self.encode(batch), batch.context]
         if self.use_candidates:
             if batch.candidates is None:
-                from offline_data.errors import InputError
+                from offline_data.shared.errors import InputError
 
                 raise InputError("this encoder was built for candidate mode but the "
                                  "observation has no 'candidates'")

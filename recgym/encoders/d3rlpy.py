@@ -23,7 +23,7 @@ from d3rlpy.models.encoders import EncoderFactory, register_encoder_factory
 from d3rlpy.models.torch import Encoder, EncoderWithAction
 from torch import nn
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from recgym.encoders import as_spec, make_encoder
 from recgym.spaces import ObsSpec
 

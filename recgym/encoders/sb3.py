@@ -25,7 +25,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from recgym.encoders import as_spec, make_encoder, spec_from_space
 from recgym.spaces import ObsSpec
 

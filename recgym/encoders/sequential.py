@@ -114,7 +114,7 @@ class CaserEncoder(StateEncoder):
         length = spec.history_len
         heights = tuple(heights or range(1, min(length, 4) + 1))
         if not heights or min(heights) < 1 or max(heights) > length:
-            from offline_data.errors import InputError
+            from offline_data.shared.errors import InputError
 
             raise InputError(f"Caser heights must be in 1..{length} (history_len), got "
                              f"{heights}")

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offline_data.atomic import atomic_directory
-from offline_data.errors import InputError
 from offline_data.kuairand import load_kuairand
 from offline_data.log import InteractionLog
 from offline_data.movielens import load_movielens
+from offline_data.shared.atomic import atomic_directory
+from offline_data.shared.errors import InputError
 from recgym.envs.base import RecEnv
 from recgym.envs.vector import RecVectorEnv
 from simulators.fitting import fit

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from recgym.envs.base import RecEnv
 from recgym.envs.vector import RecVectorEnv
 from simulators.logged import LoggedUserSimulator

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 from recgym.masking import seen_mask
 
 

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 
 ID_KEYS = ("user_id", "history_items", "candidates")
 

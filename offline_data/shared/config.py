@@ -6,7 +6,7 @@ import dataclasses
 import difflib
 from typing import Any, TypeVar
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 
 C = TypeVar("C", bound="ConfigMixin")
 

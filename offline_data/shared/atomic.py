@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 
 
 @contextmanager

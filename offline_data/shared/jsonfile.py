@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from offline_data.errors import InputError
+from offline_data.shared.errors import InputError
 
 
 def read_json_object(path: str | Path, *, missing: str, hint: str = "",
