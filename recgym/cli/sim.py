@@ -9,7 +9,7 @@ import typer
 
 from offline_data import InputError, detect_format, load_log
 from offline_data.shared.atomic import check_output_dir
-from recgym.cli_app import app
+from recgym.cli.app import app
 from recgym.report import fidelity_text
 
 

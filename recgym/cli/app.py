@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import typer
 
 from offline_data import InputError
@@ -47,3 +50,17 @@ def parse_list(text: str | None, option: str) -> list[str] | None:
     if not items:
         raise InputError(f"{option}: give at least one name, e.g. {option} a.csv,b.csv")
     return items
+
+
+def parse_json(text: str | None, option: str) -> dict[str, Any]:
+    """A JSON object from an option (e.g. --env-kwargs '{"slate_size": 3}')."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{option}: not valid JSON ({exc.msg} at character {exc.pos}); "
+                         "write e.g. '{\"slate_size\": 3}'") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{option}: expected a JSON object like '{{\"slate_size\": 3}}'")
+    return value

@@ -1,4 +1,4 @@
-"""`recgym train / evaluate / plot / demo`: agents are imported lazily, per command."""
+"""`recgym train` and `recgym evaluate`: agents are imported lazily, per command."""
 
 from __future__ import annotations
 
@@ -9,21 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from offline_data import InputError
-from recgym.cli_app import app
-
-
-def parse_json(text: str | None, option: str) -> dict[str, Any]:
-    """A JSON object from an option (e.g. --env-kwargs '{"slate_size": 3}')."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{option}: not valid JSON ({exc.msg} at character {exc.pos}); "
-                         "write e.g. '{\"slate_size\": 3}'") from None
-    if not isinstance(value, dict):
-        raise InputError(f"{option}: expected a JSON object like '{{\"slate_size\": 3}}'")
-    return value
+from recgym.cli.app import app, parse_json
 
 
 @app.command("train")
@@ -109,44 +95,3 @@ def evaluate_command(
         from recgym.report import metrics_text
 
         typer.echo(metrics_text(table, title=f"{target} on {env} ({users} users)"))
-
-
-@app.command("plot")
-def plot_command(
-    runs: Annotated[list[Path], typer.Argument(help="Run folders (several seeds of an agent "
-                                                     "are drawn as one band).")],
-    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("curves.png"),
-    metric: Annotated[str, typer.Option(help="Metric to plot ('reward' = episode return).")
-                      ] = "reward",
-    metrics: Annotated[str | None, typer.Option(
-        help="Several metrics as a grid, e.g. 'ctr,total_return,retention'; 'all' for "
-             "immediate vs long-term.")] = None,
-) -> None:
-    """Reward curves of one or more runs."""
-    from recgym.plot import IMMEDIATE_VS_LONG_TERM, plot_runs
-
-    if metrics == "all":
-        chosen: tuple[str, ...] = IMMEDIATE_VS_LONG_TERM
-    elif metrics:
-        chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
-    else:
-        chosen = (metric,)
-    plot_runs(runs, out, chosen)
-    typer.echo(f"wrote {out}")
-
-
-@app.command("demo")
-def demo_command(
-    out: Annotated[Path, typer.Option(help="Folder for runs, table.csv and curves.png.")
-                   ] = Path("runs/demo"),
-    quick: Annotated[bool, typer.Option(help="A few seconds instead of minutes.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-) -> None:
-    """The main job: train and compare agents on the synthetic world, write a plot and a
-    table (replaces OUT if an earlier demo wrote it)."""
-    from agents.demo import run_demo
-
-    table = run_demo(out, quick=quick, seed=seed, progress=progress)
-    typer.echo(table.to_string())
-    typer.echo(f"wrote {out / 'table.csv'} and {out / 'curves.png'}")

@@ -11,7 +11,7 @@ import typer
 from offline_data import FORMATS, InputError, detect_format, load_log, summarize
 from offline_data.formats import check_format
 from offline_data.schema import DEFAULT_SESSION_GAP_S
-from recgym.cli_app import app, parse_list, parse_pairs
+from recgym.cli.app import app, parse_list, parse_pairs
 from recgym.report import log_summary_text
 
 data_app = typer.Typer(help="Inspect and create interaction logs.", no_args_is_help=True)

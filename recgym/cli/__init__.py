@@ -1,6 +1,7 @@
 """The `recgym` command line. Bad input prints one line on stderr and exits with status 2.
 
-Commands live in `recgym.cli_*` modules, which register themselves on the shared app;
+Commands live in the modules of this package, one per command group (`data`, `sim`,
+`train`, `plot`, `demo`), which register themselves on the shared app (`app`);
 anything from `agents` is imported lazily inside its command.
 """
 
@@ -12,8 +13,8 @@ import sys
 import typer
 
 from offline_data import InputError
-from recgym import cli_data, cli_sim, cli_train  # noqa: F401  (register the commands)
-from recgym.cli_app import app
+from recgym.cli import data, demo, plot, sim, train  # noqa: F401  (register the commands)
+from recgym.cli.app import app
 
 # typer's usage-error classes (click's, or the copy newer typer versions ship)
 _USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
