@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from offline_data.compression import COMPRESSIONS, compression_of, data_suffix
 from offline_data.kuairand import load_kuairand
 from offline_data.log import InteractionLog
 from offline_data.movielens import load_movielens
@@ -49,20 +50,20 @@ def detect_format(path: str | Path) -> str:
             "(u.data, ratings.dat, ratings.csv); or pass --format"
         )
     require_file(p, "log")
-    suffix = p.suffix.lower()
+    suffix = data_suffix(p)
     if suffix in (".csv", ".tsv", ".txt"):
         return "csv"
-    if suffix in (".parquet", ".pq"):
+    if suffix in (".parquet", ".pq") and compression_of(p) is None:
         return "parquet"
-    raise LogSchemaError(f"{p}: cannot tell the log format from {suffix!r}; pass --format")
+    raise LogSchemaError(
+        f"{p}: cannot tell the log format from {''.join(p.suffixes[-2:]) or 'its name'!r} "
+        f"(known: .csv, .tsv, .txt, .parquet, .pq; CSV / TSV may end in "
+        f"{', '.join(COMPRESSIONS)}); pass --format"
+    )
 
 
 def load_log(path: str | Path, format: str | None = None, **options: Any) -> InteractionLog:
-    """Load a log of any supported format (detected when `format` is None).
-
-    A `.tsv` file read as csv uses a tab separator unless `sep` is given.
-    """
+    """Load a log of any supported format (detected when `format` is None; options are
+    the chosen loader's keyword arguments)."""
     name = check_format(format) if format is not None else detect_format(path)
-    if name == "csv" and "sep" not in options and Path(path).suffix.lower() == ".tsv":
-        options["sep"] = "\t"
     return LOADERS[name](path, **options)

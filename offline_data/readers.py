@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from offline_data.compression import decoder_errors, read_all_bytes, read_first_line
 from offline_data.shared.errors import LogSchemaError
 from offline_data.validation import require_file
 
@@ -28,12 +29,9 @@ def _text_encoding(encoding: str) -> str:
 
 
 def _raw_header(path: Path, sep: str, encoding: str) -> list[str]:
-    """The header fields as written (quotes removed, spaces kept)."""
-    try:
-        with open(path, encoding=_text_encoding(encoding), errors="replace", newline="") as handle:
-            first = handle.readline().rstrip("\r\n")
-    except OSError as exc:
-        raise LogSchemaError(f"{path}: cannot be read ({exc.strerror})") from None
+    """The header fields as written (quotes removed, spaces kept); compressed files
+    (`.gz`, `.bz2`, `.xz`, `.zst`) are read through their compression."""
+    first = read_first_line(path, _text_encoding(encoding))
     if not first.strip():
         raise LogSchemaError(f"{path}: the file is empty; it needs a header line and rows")
     if len(sep) == 1:
@@ -102,7 +100,7 @@ def read_delimited(
         to_raw = {c: c for c in [*(names or ()), *(usecols or ()), *text_columns]}
     source: Path | io.BytesIO = p
     if len(sep) > 1:
-        data = p.read_bytes().replace(sep.encode(encoding), b"\t")
+        data = read_all_bytes(p).replace(sep.encode(encoding), b"\t")
         source, sep = io.BytesIO(data), "\t"
     options: dict = {
         "sep": sep,
@@ -123,7 +121,7 @@ def read_delimited(
     except pd.errors.EmptyDataError:
         raise LogSchemaError(f"{p}: the file is empty; it needs rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, KeyError,
-            pa.ArrowException) as exc:
+            pa.ArrowException, *decoder_errors()) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LogSchemaError(f"{p}: cannot be parsed as a {what} ({detail})") from None
     return frame.rename(columns=rename) if rename else frame

@@ -25,6 +25,9 @@ DEFAULT_SESSION_GAP_S = 30 * 60
 
 MAX_TIMESTAMP_S = 4_102_444_800
 """2100-01-01 in Unix seconds; later timestamps are taken as a wrong time unit."""
+EARLIEST_PLAUSIBLE_S = 631_152_000
+"""1990-01-01 in Unix seconds: a log file whose times fall before it was most likely read
+with the wrong time unit (`allow_early_times=True` accepts it as it is)."""
 
 
 @dataclass(frozen=True)

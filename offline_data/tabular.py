@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from offline_data.build import build_log
+from offline_data.compression import data_suffix
 from offline_data.log import InteractionLog
 from offline_data.readers import (
     csv_header,
@@ -20,6 +21,7 @@ from offline_data.schema import (
     DEFAULT_SESSION_GAP_S,
     ITEM,
     KEY_COLUMNS,
+    TIMESTAMP,
     USER,
     SignalsLike,
     check_session_gap,
@@ -27,11 +29,15 @@ from offline_data.schema import (
 )
 from offline_data.shared.errors import InputError, LogSchemaError
 from offline_data.storage import META_FILE, is_log_directory, read_log
-from offline_data.validation import Origin, require_file
+from offline_data.validation import Origin, check_time_window, require_file
 
 FeatureSource = str | Path | pd.DataFrame | None
 
 STRING_IDS_HINT = "pass string_ids=True (--string-ids) if your ids are text"
+SEPARATORS = ("\t", ";", "|", ",")
+"""Field separators suggested when a header reads as a single column."""
+SEP_NAMES = {"\t": "tab", ";": "';'", "|": "'|'", ",": "','"}
+"""How to write each separator on the command line."""
 
 
 def load_csv(
@@ -39,13 +45,14 @@ def load_csv(
     *,
     signals: SignalsLike,
     columns: Mapping[str, str] | None = None,
-    sep: str = ",",
+    sep: str | None = None,
     time_unit: str = "s",
     string_ids: bool = False,
     session_gap: int = DEFAULT_SESSION_GAP_S,
     context: Sequence[str] = (),
     users: FeatureSource = None,
     items: FeatureSource = None,
+    allow_early_times: bool = False,
 ) -> InteractionLog:
     """Load any delimited log file.
 
@@ -55,21 +62,26 @@ def load_csv(
     "continuous"}`. `users` / `items` are optional feature tables (a CSV or Parquet file,
     or a frame) whose id column has the same name as the log's mapped user / item column.
     With `string_ids=True` the id columns (of the log and of feature files) are read as
-    text exactly as written, so `001` stays `'001'`. Error messages use the file's own
-    column names.
+    text exactly as written, so `001` stays `'001'`. `sep` defaults to a tab for `.tsv`
+    files and a comma otherwise. Files compressed as `.gz`, `.bz2`, `.xz` or `.zst`
+    (`log.csv.gz`) are read like the plain file. Times before 1990 are taken as a wrong
+    `time_unit` and refused, naming the likely unit, unless `allow_early_times=True`.
+    Error messages use the file's own column names.
     """
     parsed = parse_signals(signals)
     session_gap = check_session_gap(session_gap)
     mapping = _mapping(columns, [s.name for s in parsed], context)
     csv_path = require_file(path, "log (CSV)")
-    _check_mapping(mapping, csv_header(csv_path, sep=sep), csv_path)
+    if sep is None:
+        sep = "\t" if data_suffix(csv_path) == ".tsv" else ","
+    _check_mapping(mapping, csv_header(csv_path, sep=sep), csv_path, sep)
     id_columns = [mapping[USER], mapping[ITEM]] if string_ids else []
     frame = read_delimited(
         csv_path, what="log (CSV)", sep=sep, usecols=list(dict.fromkeys(mapping.values())),
         text_columns=list(dict.fromkeys(id_columns)),
     )
     return _build(frame, mapping, parsed, _origin(path, mapping, line_offset=2), time_unit,
-                  string_ids, session_gap, context, users, items)
+                  string_ids, session_gap, context, users, items, allow_early_times)
 
 
 def load_parquet(
@@ -83,6 +95,7 @@ def load_parquet(
     context: Sequence[str] = (),
     users: FeatureSource = None,
     items: FeatureSource = None,
+    allow_early_times: bool = False,
 ) -> InteractionLog:
     """Load a Parquet log file, or a folder written by `InteractionLog.to_parquet`.
 
@@ -103,6 +116,7 @@ def load_parquet(
             "signals": signals is not None, "columns": bool(columns),
             "time_unit": time_unit != "s", "string_ids": string_ids, "context": bool(context),
             "users": users is not None, "items": items is not None,
+            "allow_early_times": allow_early_times,
         }
         passed = [name for name, flag in given.items() if flag]
         if passed:
@@ -126,7 +140,7 @@ def load_parquet(
     _check_mapping(mapping, parquet_columns(path, "log (Parquet)"), path)
     frame = read_parquet(path, what="log (Parquet)", columns=list(dict.fromkeys(mapping.values())))
     return _build(frame, mapping, parsed, _origin(path, mapping, line_offset=None), time_unit,
-                  string_ids, session_gap, context, users, items)
+                  string_ids, session_gap, context, users, items, allow_early_times)
 
 
 def _origin(path: str | Path, mapping: dict[str, str], line_offset: int | None) -> Origin:
@@ -148,8 +162,17 @@ def _mapping(
     return {name: str(columns.get(name, name)) for name in known}
 
 
-def _check_mapping(mapping: dict[str, str], header: list[str], path: str | Path) -> None:
+def _check_mapping(mapping: dict[str, str], header: list[str], path: str | Path,
+                   sep: str | None = None) -> None:
     for canonical, column in mapping.items():
+        if column not in header and len(header) == 1 and sep is not None:
+            other = next((s for s in SEPARATORS if s != sep and s in header[0]), None)
+            if other is not None:
+                raise LogSchemaError(
+                    f"{path}: the header {header[0][:80]!r} reads as one column with "
+                    f"sep={sep!r}, but it contains {other!r}; pass sep={other!r} "
+                    f"(--sep {SEP_NAMES.get(other, other)})"
+                )
         if column not in header:
             via = f"the mapping names column {column!r} for {canonical!r}" if column != canonical \
                 else f"column {canonical!r} is required"
@@ -171,15 +194,19 @@ def _build(
     context: Sequence[str],
     users: FeatureSource,
     items: FeatureSource,
+    allow_early_times: bool,
 ) -> InteractionLog:
     renamed = pd.DataFrame({name: frame[column] for name, column in mapping.items()})
     user_table, user_origin = _feature_table(users, mapping[USER], USER, string_ids)
     item_table, item_origin = _feature_table(items, mapping[ITEM], ITEM, string_ids)
-    return build_log(
+    log = build_log(
         renamed, signals, origin=origin, time_unit=time_unit, string_ids=string_ids,
         session_gap=session_gap, context=context, users=user_table, items=item_table,
         users_origin=user_origin, items_origin=item_origin,
     )
+    if not allow_early_times:
+        check_time_window(log.start_time, log.end_time, origin, TIMESTAMP, time_unit)
+    return log
 
 
 def _feature_table(

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from offline_data.schema import MAX_TIMESTAMP_S, Signal
+from offline_data.schema import EARLIEST_PLAUSIBLE_S, MAX_TIMESTAMP_S, Signal
 from offline_data.shared.errors import LogSchemaError, show
 
 logger = logging.getLogger("offline_data")
@@ -270,6 +270,35 @@ def parse_timestamps(
         seconds = np.floor_divide(order, unit_scale)
     return seconds.astype(np.int64), order
 
+
+
+def check_time_window(start_s: int, end_s: int, origin: Origin, column: str,
+                      time_unit: str) -> None:
+    """Raise when a log's times (Unix seconds, read in `time_unit`) begin before 1990: most
+    likely the wrong unit. The error names the unit that would put the window between
+    1990 and 2100, when one does."""
+    if start_s >= EARLIEST_PLAUSIBLE_S:
+        return
+    name = origin.name(column)
+    when = f"{_date(start_s)} to {_date(end_s)}"
+    if time_unit in TIME_UNITS:
+        scale = TIME_UNITS[time_unit]
+        guess = next((u for u, f in TIME_UNITS.items() if u != time_unit and
+                      start_s * scale / f >= EARLIEST_PLAUSIBLE_S and
+                      end_s * scale / f <= MAX_TIMESTAMP_S), None)
+        unit = f"time_unit={guess!r} (--time-unit {guess})" if guess else "another time unit"
+        fix = f"the values look like {unit}, not {time_unit!r}"
+    else:
+        fix = "check the dates"
+    raise LogSchemaError(
+        f"{origin.source}: column {name!r} read with time_unit={time_unit!r} puts the log "
+        f"at {when}, before 1990; {fix}. If these times are right, pass "
+        "allow_early_times=True (--allow-early-times)"
+    )
+
+
+def _date(seconds: int) -> str:
+    return str(np.datetime64(int(seconds), "s")).replace("T", " ")
 
 
 def _to_datetime(series: pd.Series) -> pd.Series:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from offline_data.shared.atomic import atomic_write_bytes
 from offline_data.shared.errors import InputError
+from offline_data.shared.figures import figure_format, write_figure, written_by_recgym
 from recgym.runs import read_run
 
 METRIC_ALIASES = {"reward": "total_return", "return": "total_return", "click": "ctr"}
@@ -38,14 +37,21 @@ def metric_name(name: str) -> str:
 
 
 def plot_runs(runs: Sequence[str | Path], out: str | Path,
-              metrics: Sequence[str] = ("total_return",), title: str | None = None) -> Path:
+              metrics: Sequence[str] = ("total_return",), title: str | None = None,
+              overwrite: bool = False) -> Path:
     """Plot `metrics` against training steps for the runs, grouped by agent name: the mean
     over the runs of an agent (its seeds) with a shaded min-max band; agents that do not
-    train (one evaluation) are dashed reference lines. Writes a PNG."""
+    train (one evaluation) are dashed reference lines. Writes the image format that `out`
+    names (`.png`, `.pdf`, `.svg`, ...); an existing file that recgym did not write is
+    replaced only with `overwrite=True`."""
     if not runs:
         raise InputError("plot needs at least one run folder")
     if Path(out).is_dir():
         raise InputError(f"--out {out} is a folder; give a file name such as curves.png")
+    figure_format(out)
+    if Path(out).exists() and not overwrite and not written_by_recgym(out):
+        raise InputError(f"--out {out} already exists and is not a figure recgym wrote; "
+                         "choose another file name, or pass --overwrite to replace it")
     groups: dict[str, list[pd.DataFrame]] = defaultdict(list)
     for run in runs:
         config, frame = read_run(run)
@@ -91,6 +97,4 @@ def plot_runs(runs: Sequence[str | Path], out: str | Path,
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.08 if len(labels) <= 5 else 0.14, 1, 1))
-    buffer = BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    return atomic_write_bytes(out, buffer.getvalue())
+    return write_figure(fig, out, overwrite=overwrite)

@@ -22,6 +22,12 @@ def _shared(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests cache fitted simulators in a temporary folder, never in the user's cache."""
+    os.environ["RECGYM_CACHE_DIR"] = str(tmp_path_factory.mktemp("recgym-cache"))
+
+
 @pytest.fixture(scope="session")
 def kuairand_dir() -> Path:
     """The KuaiRand-Pure sample folder (two official date-range logs + features)."""

@@ -71,14 +71,6 @@ def test_every_registered_env_passes_both_checkers(env_id, logged_sim, sim_set,
         vec.step(np.stack([vec.single_action_space.sample() for _ in range(3)]))
 
 
-def test_cached_dataset_simulator_is_reused(movielens_dir, tmp_path):
-    kwargs = {"data_path": movielens_dir, "cache_dir": tmp_path / "c", "fit_config": TINY_FIT}
-    gym.make("RecGym/MovieLens-v0", **kwargs)
-    stamp = (tmp_path / "c" / "weights.pt").stat().st_mtime_ns
-    gym.make("RecGym/MovieLens-v0", **kwargs)
-    assert (tmp_path / "c" / "weights.pt").stat().st_mtime_ns == stamp
-
-
 def test_dataset_envs_name_what_is_missing(tmp_path):
     with pytest.raises(InputError, match="needs data_path"):
         gym.make("RecGym/KuaiRand-v0")

@@ -7,23 +7,18 @@ from typing import Annotated
 
 import typer
 
-from offline_data import InputError, detect_format, load_log
 from offline_data.shared.atomic import check_output_dir
 from recgym.cli.app import app
+from recgym.cli.log_options import LogOptions, log_options, read_log, reject_log_options
 from recgym.report import fidelity_text
 
 
 @app.command("fit-sim")
+@log_options
 def fit_sim(
     data: Annotated[str, typer.Option(help="Log file or folder, or 'synthetic' (no files).")],
     out: Annotated[Path, typer.Option(help="Folder for the simulator and fidelity.json.")],
-    format: Annotated[
-        str | None, typer.Option("--format", "-f", help="Log format; detected if omitted.")
-    ] = None,
-    kuairand_log: Annotated[
-        str | None, typer.Option(help="KuaiRand: standard, random or all (all: the random "
-                                      "exposures are held out to score the signals).")
-    ] = None,
+    log: LogOptions,
     users: Annotated[int, typer.Option(help="synthetic: users.")] = 2000,
     days: Annotated[float, typer.Option(help="synthetic: days to fit on.")] = 14.0,
     fresh_days: Annotated[
@@ -47,7 +42,9 @@ def fit_sim(
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if recgym wrote it.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Fit a simulator on a log (minus a held-out part), write it with fidelity.json."""
+    """Fit a simulator on a log (minus a held-out part), write it with fidelity.json.
+
+    With `--kuairand-log all` the random exposures are held out to score the signals."""
     from simulators.persistence import META_FILE
     from simulators.pipeline import FIDELITY_FILE, fit_with_fidelity, synthetic_fitting_log
     from simulators.sim_config import SimulatorConfig
@@ -56,17 +53,13 @@ def fit_sim(
     config = SimulatorConfig(epochs=epochs, arch=arch, history_len=history_len, seed=seed,
                              progress=progress)
     if data == "synthetic":
-        if format is not None or kuairand_log is not None:
-            raise InputError("--format and --kuairand-log do not apply to --data synthetic")
-        log, test_fraction = synthetic_fitting_log(users, days, fresh_days, seed)
+        reject_log_options(log, "to --data synthetic (the log is generated)")
+        interactions, test_fraction = synthetic_fitting_log(users, days, fresh_days, seed)
     else:
-        fmt = format or detect_format(data)
-        if kuairand_log is not None and fmt != "kuairand":
-            raise InputError(f"--kuairand-log applies to KuaiRand folders, but {data} is read "
-                             f"as {fmt}")
-        log = load_log(data, fmt, **({"log": kuairand_log} if kuairand_log else {}))
-    result = fit_with_fidelity(log, config, test_fraction=test_fraction, baselines=baselines,
-                               set_size=set_size, set_heldout=set_heldout, seed=seed)
+        interactions = read_log(data, log)
+    result = fit_with_fidelity(interactions, config, test_fraction=test_fraction,
+                               baselines=baselines, set_size=set_size, set_heldout=set_heldout,
+                               seed=seed)
     result.save(out, overwrite=overwrite)
     typer.echo(fidelity_text(result.fidelity))
     typer.echo(f"wrote {out} (simulator.json, weights.pt, {FIDELITY_FILE}"

@@ -1,10 +1,12 @@
 """`RecGym/KuaiRand-v0` and `RecGym/MovieLens-v0`: a simulator fitted to a dataset folder
-(fitted once, then loaded from a cache beside the data)."""
+(fitted once, then loaded from the user's cache folder)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,26 +15,47 @@ from offline_data.kuairand import load_kuairand
 from offline_data.log import InteractionLog
 from offline_data.movielens import load_movielens
 from offline_data.shared.atomic import atomic_directory
+from offline_data.shared.cache import CACHE_ENV, cache_root, content_digest
 from offline_data.shared.errors import InputError
 from recgym.envs.base import RecEnv
 from recgym.envs.vector import RecVectorEnv
 from simulators.fitting import fit
 from simulators.logged import LoggedUserSimulator
-from simulators.persistence import META_FILE, VERSION, write_simulator_files
+from simulators.persistence import (
+    META_FILE,
+    VERSION,
+    SimulatorFileError,
+    write_simulator_files,
+)
 from simulators.sim_config import SimulatorConfig
 
 logger = logging.getLogger("recgym")
-CACHE_NAME = ".recgym-simulator"
+CACHE_SUBDIR = "simulators"
 FINGERPRINT = "fingerprint.json"
 
 
-def _fingerprint(folder: Path, loader_kwargs: dict[str, Any], config: SimulatorConfig
-                 ) -> dict[str, Any]:
-    files = {p.name: [p.stat().st_size, p.stat().st_mtime_ns]
-             for p in sorted(folder.iterdir()) if p.is_file()}
-    # the saved format's version: a cache written by an older recgym is refitted
-    return {"files": files, "loader": loader_kwargs, "config": config.to_dict(),
-            "format_version": VERSION}
+def _data_files(folder: Path) -> list[Path]:
+    """The files of a dataset folder that a fit reads (hidden files left out)."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def simulator_fingerprint(folder: Path, loader_kwargs: dict[str, Any],
+                          config: SimulatorConfig) -> dict[str, Any]:
+    """What the cached simulator depends on: the data files' contents, the loader
+    arguments, the fit settings and the saved format's version (a cache written by an
+    older recgym is refitted)."""
+    return {"data": content_digest(_data_files(folder)), "loader": loader_kwargs,
+            "config": config.to_dict(), "format_version": VERSION}
+
+
+def simulator_cache_dir(env_id: str, fingerprint: dict[str, Any],
+                        cache_dir: str | Path | None = None) -> Path:
+    """The cache folder of one fitted simulator: `<cache root>/simulators/<env>-<key>`,
+    the key a digest of `fingerprint` (see `offline_data.shared.cache.cache_root`)."""
+    key = hashlib.blake2b(json.dumps(fingerprint, sort_keys=True, default=str).encode(),
+                          digest_size=8).hexdigest()
+    name = env_id.split("/")[-1].lower()
+    return cache_root(cache_dir) / CACHE_SUBDIR / f"{name}-{key}"
 
 
 def cached_simulator(
@@ -43,9 +66,13 @@ def cached_simulator(
     fit_config: SimulatorConfig | dict[str, Any] | None = None,
     loader_kwargs: dict[str, Any] | None = None,
 ) -> LoggedUserSimulator:
-    """Load the simulator cached for `data_path`, or fit one on the whole log and cache it
-    (default cache: `<data_path>/.recgym-simulator`). The cache is refitted when the data
-    files, the loader arguments, the fit configuration or the saved format change."""
+    """Load the simulator cached for `data_path`, or fit one on the whole log and cache it.
+
+    The cache lives in the user's cache folder (`cache_dir`, else `$RECGYM_CACHE_DIR`,
+    else `$XDG_CACHE_HOME/recgym`, else `~/.cache/recgym`), never in the data folder, so
+    read-only datasets work. It is keyed by the data files' contents, the loader
+    arguments, the fit settings and the saved format, and written atomically.
+    """
     if data_path is None:
         raise InputError(f"{env_id} needs data_path= (the dataset folder)")
     folder = Path(data_path)
@@ -55,15 +82,17 @@ def cached_simulator(
     config = (fit_config if isinstance(fit_config, SimulatorConfig)
               else SimulatorConfig(**(fit_config or {})))
     loader_kwargs = dict(loader_kwargs or {})
-    cache = Path(cache_dir) if cache_dir is not None else folder / CACHE_NAME
-    stamp_data = _fingerprint(folder, loader_kwargs, config)
+    stamp_data = simulator_fingerprint(folder, loader_kwargs, config)
+    cache = simulator_cache_dir(env_id, stamp_data, cache_dir)
     stamp = cache / FINGERPRINT
     if (cache / META_FILE).is_file() and stamp.is_file():
         try:
             if json.loads(stamp.read_text()) == json.loads(json.dumps(stamp_data)):
                 return LoggedUserSimulator.load(cache)
-        except json.JSONDecodeError:
-            pass
+        except (json.JSONDecodeError, SimulatorFileError):
+            logger.warning("%s: the cached simulator in %s is damaged; refitting", env_id,
+                           cache)
+    _check_writable(cache, env_id)
     logger.warning("%s: fitting a simulator to %s (cached in %s)", env_id, folder, cache)
     sim = fit(loader(folder, **loader_kwargs), config)
     with atomic_directory(cache, overwrite=True, marker=META_FILE) as tmp:
@@ -72,13 +101,27 @@ def cached_simulator(
     return sim
 
 
+def _check_writable(cache: Path, env_id: str) -> None:
+    """Fail before a long fit, not after, when the cache folder cannot be written."""
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache.parent):
+            pass
+    except OSError as exc:
+        raise InputError(f"{env_id}: cannot write the simulator cache {cache} "
+                         f"({exc.strerror or exc}); pass cache_dir= or set {CACHE_ENV} to a "
+                         "writable folder") from None
+
+
 _DOC = """Recommend to users simulated by a model fitted to a {name} folder.
 
     ## Description
     On first use a `LoggedUserSimulator` is fitted to the whole log in `data_path`
-    ({loader}) and cached in `cache_dir` (default `<data_path>/.recgym-simulator`); later
-    uses load the cache unless the data, `loader_kwargs` or `fit_config` changed. A folder
-    without the expected files gives an error that names them.
+    ({loader}) and cached in the user's cache folder (`cache_dir`, else
+    `$RECGYM_CACHE_DIR`, else `$XDG_CACHE_HOME/recgym`, else `~/.cache/recgym`), keyed by
+    the data files' contents, `loader_kwargs` and `fit_config`; later uses with the same
+    data and settings load it. Nothing is written into `data_path`, so a read-only dataset
+    works. A folder without the expected files gives an error that names them.
 
     ## Spaces, Rewards, Episode End
     As `RecGym/Logged-v0`.
@@ -87,7 +130,7 @@ _DOC = """Recommend to users simulated by a model fitted to a {name} folder.
     | argument | meaning |
     |---|---|
     | `data_path` | the dataset folder |
-    | `cache_dir` | where the fitted simulator is kept |
+    | `cache_dir` | cache root for the fitted simulator (default: the user's cache folder) |
     | `fit_config` | a `SimulatorConfig` or dict of its fields |
     | `loader_kwargs` | passed to `{loader}` |
     | episode arguments | see `recgym.EnvConfig` |
