@@ -117,10 +117,10 @@ def build_log(
 def _encode(raw: pd.Series, universe: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Contiguous codes for raw ids, over the sorted union of the ids and `universe`."""
     if universe is None:
-        codes, uniques = pd.factorize(raw, sort=True)
-        return codes, np.asarray(uniques)
-    uniques = np.union1d(np.asarray(universe), raw.to_numpy())
-    return np.searchsorted(uniques, raw.to_numpy()), uniques
+        codes, seen = pd.factorize(raw, sort=True)
+        return codes, np.asarray(seen)
+    every = np.union1d(np.asarray(universe), raw.to_numpy())
+    return np.searchsorted(every, raw.to_numpy()), every
 
 
 def validate_part(

@@ -7,12 +7,13 @@ import gzip
 import io
 import lzma
 from pathlib import Path
-from typing import IO
 
 from offline_data.shared.errors import LogSchemaError
 
 COMPRESSIONS: dict[str, str] = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 """File suffix -> compression name (as pandas names it)."""
+_LONGEST_HEADER = 2**20
+"""Bytes read at most when looking for the header line."""
 
 
 def compression_of(path: str | Path) -> str | None:
@@ -29,7 +30,7 @@ def data_suffix(path: str | Path) -> str:
     return p.suffix.lower()
 
 
-def open_binary(path: Path) -> IO[bytes]:
+def open_binary(path: Path) -> io.BufferedIOBase:
     """Open a file for reading bytes, decompressing it when its suffix says so."""
     kind = compression_of(path)
     if kind == "gzip":
@@ -41,7 +42,9 @@ def open_binary(path: Path) -> IO[bytes]:
     if kind == "zstd":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+        compressed = open(path, "rb")  # noqa: SIM115  (closed by the reader it is given to)
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(compressed,
+                                                                            closefd=True))
     return open(path, "rb")
 
 
@@ -53,9 +56,8 @@ def read_first_line(path: Path, encoding: str) -> str:
     """
     try:
         with open_binary(path) as raw:
-            text = io.TextIOWrapper(io.BufferedReader(raw) if compression_of(path) == "zstd"
-                                    else raw, encoding=encoding, errors="replace", newline="")
-            return text.readline().rstrip("\r\n")
+            line = raw.readline(_LONGEST_HEADER)
+        return line.split(b"\r")[0].split(b"\n")[0].decode(encoding, errors="replace")
     except decoder_errors() as exc:
         raise LogSchemaError(f"{path}: cannot be read ({_reason(path, exc)})") from None
 

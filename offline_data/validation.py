@@ -259,6 +259,7 @@ def parse_timestamps(
             f"{origin.source}: column {name!r} has timestamps after the year 2100, e.g. "
             f"{origin.row(frame, i)} has {name}={show(series.iloc[i])}; {fix}"
         )
+    order: np.ndarray
     if unit_label == "datetime":
         order = delta.astype("timedelta64[ns]").astype(np.int64)
         seconds = np.floor_divide(order, 1_000_000_000)

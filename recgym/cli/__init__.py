@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Protocol, cast
 
 import typer
 
@@ -16,9 +17,22 @@ from offline_data import InputError
 from recgym.cli import data, demo, plot, sim, train  # noqa: F401  (register the commands)
 from recgym.cli.app import app
 
+
+class _ClickError(Protocol):
+    """What click's (or typer's vendored click's) exceptions offer."""
+
+    exit_code: int
+
+    def format_message(self) -> str:
+        """The message, as click would print it."""
+        ...
+
+
 # typer's usage-error classes (click's, or the copy newer typer versions ship)
-_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
-_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__
+                                     if c.__name__ == "UsageError")
+_CLICK_EXCEPTION: type[Exception] = next(c for c in typer.BadParameter.__mro__
+                                         if c.__name__ == "ClickException")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,12 +49,13 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)  # the help text has been shown
         ctx = getattr(exc, "ctx", None)
         where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
-        message = " ".join(exc.format_message().split()).rstrip(".")
+        message = " ".join(cast(_ClickError, exc).format_message().split()).rstrip(".")
         typer.echo(f"error: {message}{where}", err=True)
         sys.exit(2)
     except _CLICK_EXCEPTION as exc:
-        typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
-        sys.exit(exc.exit_code)
+        error = cast(_ClickError, exc)
+        typer.echo(f"error: {' '.join(error.format_message().split())}", err=True)
+        sys.exit(error.exit_code)
     except typer.Abort:
         typer.echo("error: aborted", err=True)
         sys.exit(130)

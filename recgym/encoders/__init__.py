@@ -91,6 +91,13 @@ def _bound(space: spaces.Space, default: int) -> int:
     return int(high) if np.isfinite(high) else default
 
 
+def _size(space: spaces.Space) -> int:
+    """How many values a (fixed-shape) space holds."""
+    if space.shape is None:
+        raise InputError(f"{space} has no fixed shape; recgym observations need one")
+    return int(np.prod(space.shape))
+
+
 def spec_from_space(observation_space: spaces.Space) -> ObsSpec:
     """Rebuild an `ObsSpec` from a recgym `Dict` observation space.
 
@@ -116,6 +123,8 @@ def spec_from_space(observation_space: spaces.Space) -> ObsSpec:
         raise InputError(f"history_items must be MultiDiscrete or Box, got {items}")
     length = int(np.prod(items.shape))
     feedback = fields["history_feedback"]
+    if not isinstance(feedback, spaces.Box):
+        raise InputError(f"history_feedback must be a Box, got {feedback}")
     n_sig = int(feedback.shape[-1]) if len(feedback.shape) == 2 else 1
     low = np.asarray(feedback.low, np.float64).reshape(length, n_sig)[0]
     high = np.asarray(feedback.high, np.float64).reshape(length, n_sig)[0]
@@ -135,9 +144,9 @@ def spec_from_space(observation_space: spaces.Space) -> ObsSpec:
         signal_names=tuple(f"signal_{i}" for i in range(n_sig)),
         signal_low=tuple(float(x) for x in low), signal_high=tuple(float(x) for x in high),
         history_len=length,
-        user_feature_dim=1 if user_x is None else int(np.prod(user_x.shape)),
+        user_feature_dim=1 if user_x is None else _size(user_x),
         slate_size=1,
-        n_candidates=None if candidates is None else int(np.prod(candidates.shape)),
+        n_candidates=None if candidates is None else _size(candidates),
         max_steps=_bound(fields.get("session_step", spaces.Discrete(1)), 0),
         max_sessions=_bound(fields.get("session_index", spaces.Discrete(1)), 0))
 

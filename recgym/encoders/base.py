@@ -189,8 +189,8 @@ class StateEncoder(nn.Module, ABC):
 
     def _set_state_dim(self, width: int) -> None:
         self.state_dim = int(width)
-        extra = self.spec.n_candidates * self.embed_dim if self.use_candidates else 0
-        self.features_dim = self.state_dim + CONTEXT_DIM + int(extra or 0)
+        extra = (self.spec.n_candidates or 0) * self.embed_dim if self.use_candidates else 0
+        self.features_dim = self.state_dim + CONTEXT_DIM + extra
 
     @abstractmethod
     def encode(self, batch: Batch) -> Tensor:

@@ -39,8 +39,7 @@ class RecFeaturesExtractor(BaseFeaturesExtractor):
     def __init__(self, observation_space: spaces.Space, encoder: str = "drr_att",
                  spec: ObsSpec | Mapping[str, Any] | None = None,
                  **encoder_kwargs: Any) -> None:
-        flat = isinstance(observation_space, spaces.Box)
-        if flat:
+        if isinstance(observation_space, spaces.Box):
             if spec is None:
                 raise InputError("a flat Box observation needs spec= (the environment's "
                                  "ObsSpec, env.unwrapped.spec_sizes) to be unflattened")
@@ -58,7 +57,7 @@ class RecFeaturesExtractor(BaseFeaturesExtractor):
         super().__init__(observation_space, module.features_dim)
         self.encoder = module
         self.spec = obs_spec
-        self.flat = flat
+        self.flat = isinstance(observation_space, spaces.Box)
         # one-hot chunk widths of the fields SB3 one-hot encodes
         self.one_hot: dict[str, list[int]] = {}
         if isinstance(observation_space, spaces.Dict):
