@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from agents.base import AGENT_FILE, read_meta
+from agents.registry import agent_class
 from agents.run_folder import AGENT_FOLDER
+from agents.settings import config_from_dict, config_to_dict
 from agents.train_config import TrainConfig, agent_settings, read_config
 from offline_data.shared.errors import InputError, show
 from recgym.runs import CONFIG_FILE
@@ -72,17 +74,17 @@ def _first_mismatch(recorded: dict[str, Any], config: dict[str, Any]
 
 def _agent_mismatch(agent_folder: Path, config: TrainConfig) -> tuple[str, Any, Any] | None:
     """The first difference between `config` and an agent folder's `agent.json` (its
-    agent name, and every setting the run gives the agent)."""
+    agent name, and every setting the run gives the agent; fields the saved config lacks
+    take their defaults, as when it is loaded)."""
     meta = read_meta(agent_folder)
     if meta.get("agent") != config.agent:
         return "agent", meta.get("agent"), config.agent
-    saved = meta.get("config") or {}
+    config_class = agent_class(config.agent).config_class
+    saved = config_to_dict(config_from_dict(config_class, meta.get("config") or {},
+                                            agent_folder / AGENT_FILE))
     for key, value in agent_settings(config).items():
         name = f"agent_kwargs[{key!r}]" if key in config.agent_kwargs else key
-        if key not in saved:
-            raise InputError(f"{agent_folder / AGENT_FILE}: has no setting {key!r}; it does "
-                             "not belong to this run")
-        found = _difference(name, _json(saved[key]), _json(value))
+        found = _difference(name, _json(saved.get(key, _ABSENT)), _json(value))
         if found is not None:
             return found
     return None

@@ -65,6 +65,13 @@ def test_resume_refuses_a_checkpoint_of_another_agent(tmp_path, capsys):
         with pytest.raises(InputError, match=re.escape(wrong)):
             train(quick("popular", seed=2).replace(**changes), out, resume=True,
                   progress=False)
+    # a setting the old agent.json lacks takes its default, as when the agent is loaded
+    agent_json = latest_checkpoint(out) / "agent" / "agent.json"
+    meta = json.loads(agent_json.read_text())
+    del meta["config"]["smoothing"]
+    agent_json.write_text(json.dumps(meta))
+    config = quick("popular", seed=2, agent_kwargs={"smoothing": 5.0})
+    assert train(config, out, resume=True, progress=False).num_steps == 32
 
 
 def test_resume_names_the_first_mismatched_setting(tmp_path):
