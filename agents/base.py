@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,9 +13,11 @@ import numpy as np
 
 import recgym
 from agents.checkpoint import load_state, save_state
+from agents.settings import config_from_dict, config_to_dict
 from offline_data.shared.atomic import atomic_directory
 from offline_data.shared.errors import InputError
 from offline_data.shared.jsonfile import read_json_object
+from offline_data.shared.numbers import as_int
 from recgym.envs.base import RecEnv
 from recgym.envs.vector import RecVectorEnv
 from recgym.spaces import ObsSpec
@@ -70,11 +71,16 @@ class Agent(ABC):
       total planned, so a run split into chunks learns exactly as one uninterrupted run);
     - `predict(obs, deterministic)` takes one observation or a batch and returns the action
       (an item id, a slate, or a batch of them);
-    - `save(path)` / `Agent.load(path)` write and read a folder (`agent.json`, `weights.pt`
-      and, with `training_state=True`, `training.pt` to resume training exactly).
+    - `save(path)` / `agents.load_agent(path)` write and read a folder (`agent.json`,
+      `weights.pt` and, with `training_state=True`, `training.pt` to resume training
+      exactly).
+
+    Each agent is one subclass with its registered `name` (see `agents.registry`), built by
+    `create(env, config)` and, when loaded, by `from_meta(spec, config)` before its weights.
     """
 
     name: ClassVar[str] = "agent"
+    """The name the registry knows the class by (written to `agent.json`)."""
     config_class: ClassVar[type] = dict
     learns: ClassVar[bool] = True
     """False for agents whose `fit` only counts steps (random, the oracle)."""
@@ -178,41 +184,24 @@ class Agent(ABC):
         del env
 
 
-class CountingOnly:
-    """Mixin for agents with nothing to learn: `fit` only counts the steps."""
+class CountingOnly(Agent):
+    """Base of agents with nothing to learn: `fit` only counts the steps."""
 
     learns: ClassVar[bool] = False
 
     def fit(self, env: Any, total_steps: int, callbacks: Sequence[Callback] = (),
-            budget: int | None = None) -> Any:
+            budget: int | None = None) -> CountingOnly:
         """Count `total_steps` (nothing to learn)."""
-        self.num_steps += int(total_steps)  # type: ignore[attr-defined]
-        self.run_callbacks(callbacks)  # type: ignore[attr-defined]
+        self.num_steps += step_counts(total_steps, budget)[0]
+        self.run_callbacks(callbacks)
         return self
 
 
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """A config dataclass (or dict) as JSON-ready data."""
-    if is_dataclass(config):
-        return json.loads(json.dumps(asdict(config), default=str))
-    return dict(config or {})
-
-
-def config_from_dict(config_class: type, data: dict[str, Any]) -> Any:
-    """Rebuild a config dataclass, ignoring nothing silently: unknown keys raise."""
-    if not is_dataclass(config_class):
-        return dict(data)
-    known = {f.name for f in fields(config_class)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise InputError(f"saved config has unknown field(s) {unknown} for "
-                         f"{config_class.__name__}")
-    values = {}
-    for f in fields(config_class):
-        if f.name in data:
-            value = data[f.name]
-            values[f.name] = tuple(value) if isinstance(value, list) else value
-    return config_class(**values)
+def step_counts(total_steps: Any, budget: Any = None) -> tuple[int, int | None]:
+    """`fit`'s `total_steps` (>= 0) and `budget` (>= 1, or None) as plain ints; numpy
+    integers are accepted."""
+    steps = as_int(total_steps, "total_steps", minimum=0)
+    return steps, None if budget is None else as_int(budget, "budget", minimum=1)
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
@@ -233,7 +222,8 @@ def load_agent_files(cls: type[Agent], path: str | Path, meta: dict[str, Any],
     """Build an agent of `cls` from a saved folder (weights and, when present, training
     state)."""
     spec = ObsSpec.from_dict(meta["spec"])
-    agent = cls.from_meta(spec, config_from_dict(cls.config_class, meta["config"]))
+    config = config_from_dict(cls.config_class, meta["config"], Path(path) / AGENT_FILE)
+    agent = cls.from_meta(spec, config)
     return restore_agent_files(agent, path, meta, load_state(Path(path) / WEIGHTS_FILE), env)
 
 

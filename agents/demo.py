@@ -7,6 +7,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -30,7 +31,7 @@ class DemoAgent:
     label: str
     steps: int
     encoder: str | None = None
-    settings: dict = field(default_factory=dict, hash=False)
+    settings: dict[str, Any] = field(default_factory=dict, hash=False)
     """Agent settings (fields of its config)."""
 
 
@@ -73,7 +74,7 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, seed: int = 
 
 
 def train_and_evaluate(contestant: DemoAgent, folder: Path, *, seed: int, quick: bool,
-                       eval_users: int, env_kwargs: dict, progress: bool,
+                       eval_users: int, env_kwargs: dict[str, Any], progress: bool,
                        final_users: int | None = None) -> pd.DataFrame:
     """Train one contestant into `folder` (a run folder) and evaluate the trained agent on
     `final_users` users (default 2 x eval_users) drawn with seed + 50,000."""
@@ -91,22 +92,26 @@ def train_and_evaluate(contestant: DemoAgent, folder: Path, *, seed: int, quick:
     return table
 
 
-def table_row(contestant: DemoAgent, table: pd.DataFrame) -> dict:
+def table_row(contestant: DemoAgent, table: pd.DataFrame) -> dict[str, Any]:
     """One line of the comparison table: means, and the 95% interval of the return."""
-    row: dict = {"agent": contestant.label, "steps": table.attrs.get("steps")}
+    row: dict[str, Any] = {"agent": contestant.label, "steps": table.attrs.get("steps")}
+    means = table["mean"].to_dict()
     for metric in TABLE_METRICS:
-        if metric in table.index:
-            row[metric] = round(float(table.loc[metric, "mean"]), 4)
-    row["total_return_ci95"] = (f"[{table.loc['total_return', 'ci95_lo']:.1f}, "
-                                f"{table.loc['total_return', 'ci95_hi']:.1f}]")
+        if metric in means:
+            row[metric] = round(float(means[metric]), 4)
+    low = float(table["ci95_lo"].to_dict()["total_return"])
+    high = float(table["ci95_hi"].to_dict()["total_return"])
+    row["total_return_ci95"] = f"[{low:.1f}, {high:.1f}]"
     return row
 
 
-def _small(agent: str) -> dict:
+def _small(agent: str) -> dict[str, Any]:
     """Settings that let each agent learn something in a quick run."""
-    return {"dqn": {"algo_kwargs": {"learning_starts": 64, "buffer_size": 2000}},
-            "sac": {"algo_kwargs": {"learning_starts": 64, "buffer_size": 2000}},
-            "td3": {"algo_kwargs": {"learning_starts": 64, "buffer_size": 2000}},
-            "ppo": {"algo_kwargs": {"n_steps": 16, "batch_size": 64}},
-            "deers": {"learning_starts": 64, "buffer_size": 2000},
-            "drr": {"learning_starts": 64, "buffer_size": 2000}}.get(agent, {})
+    settings: dict[str, dict[str, Any]] = {
+        "dqn": {"algo_kwargs": {"learning_starts": 64, "buffer_size": 2000}},
+        "sac": {"algo_kwargs": {"learning_starts": 64, "buffer_size": 2000}},
+        "td3": {"algo_kwargs": {"learning_starts": 64, "buffer_size": 2000}},
+        "ppo": {"algo_kwargs": {"n_steps": 16, "batch_size": 64}},
+        "deers": {"learning_starts": 64, "buffer_size": 2000},
+        "drr": {"learning_starts": 64, "buffer_size": 2000}}
+    return settings.get(agent, {})

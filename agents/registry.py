@@ -1,4 +1,10 @@
-"""Agents by name: `make_agent("ppo", env, config)` and `load_agent(path)`."""
+"""Agents by name: `make_agent("ppo", env, config)` and `load_agent(path)`.
+
+Every agent is one class with its registered `name`; the registry maps names to entry
+points (`"module:Class"`, imported on first use, so naming an agent does not import its
+module, e.g. stable-baselines3). Adding an agent is one entry in `ENTRY_POINTS`;
+`agent_class` checks that the class's `name` is the entry's.
+"""
 
 from __future__ import annotations
 
@@ -7,44 +13,42 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from agents.base import (
-    WEIGHTS_FILE,
-    Agent,
-    config_from_dict,
-    load_agent_files,
-    make_env,
-    read_meta,
-    restore_agent_files,
-    unwrap_env,
-)
-from agents.checkpoint import load_state
+from agents.base import AGENT_FILE, Agent, load_agent_files, make_env, read_meta
 from offline_data.shared.errors import InputError
-from recgym.spaces import ObsSpec
 
-SB3_NAMES = ("ppo", "a2c", "dqn", "sac", "td3")
-CLASSES: dict[str, tuple[str, str]] = {
-    "deers": ("agents.online.deers", "DEERSAgent"),
-    "drr": ("agents.online.drr", "DRRAgent"),
-    "random": ("agents.online.baselines", "RandomAgent"),
-    "popular": ("agents.online.baselines", "PopularAgent"),
-    "oracle": ("agents.online.baselines", "OracleAgent"),
-    "linucb": ("agents.online.baselines", "LinUCBAgent"),
+ENTRY_POINTS: dict[str, str] = {
+    "ppo": "agents.online.sb3_agents:PPOAgent",
+    "a2c": "agents.online.sb3_agents:A2CAgent",
+    "dqn": "agents.online.sb3_agents:DQNAgent",
+    "sac": "agents.online.sb3_agents:SACAgent",
+    "td3": "agents.online.sb3_agents:TD3Agent",
+    "deers": "agents.online.deers:DEERSAgent",
+    "drr": "agents.online.drr:DRRAgent",
+    "random": "agents.online.baselines.random_agent:RandomAgent",
+    "popular": "agents.online.baselines.popular:PopularAgent",
+    "oracle": "agents.online.baselines.oracle:OracleAgent",
+    "linucb": "agents.online.baselines.linucb:LinUCBAgent",
 }
-AGENT_NAMES: tuple[str, ...] = (*SB3_NAMES, *CLASSES)
+AGENT_NAMES: tuple[str, ...] = tuple(ENTRY_POINTS)
+
+
+def check_agent_name(name: str) -> str:
+    """`name` if an agent is registered under it, else an `InputError` with a 'did you
+    mean' (nothing is imported)."""
+    if name not in ENTRY_POINTS:
+        close = difflib.get_close_matches(name, ENTRY_POINTS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InputError(f"unknown agent {name!r}{hint} Known: {', '.join(ENTRY_POINTS)}")
+    return name
 
 
 def agent_class(name: str) -> type[Agent]:
-    """The class behind an agent name (a 'did you mean' for unknown names)."""
-    if name in SB3_NAMES:
-        from agents.online.sb3_agents import SB3Agent
-
-        return SB3Agent
-    if name not in CLASSES:
-        close = difflib.get_close_matches(name, AGENT_NAMES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"unknown agent {name!r}{hint} Known: {', '.join(AGENT_NAMES)}")
-    module, cls = CLASSES[name]
-    return getattr(importlib.import_module(module), cls)
+    """The class registered under `name` (a 'did you mean' for unknown names)."""
+    module, _, attribute = ENTRY_POINTS[check_agent_name(name)].partition(":")
+    cls = getattr(importlib.import_module(module), attribute)
+    if not (isinstance(cls, type) and issubclass(cls, Agent)) or cls.name != name:
+        raise TypeError(f"{ENTRY_POINTS[name]} is not an Agent class named {name!r}")
+    return cls
 
 
 def make_agent(name: str, env: Any, config: Any = None, **overrides: Any) -> Agent:
@@ -57,18 +61,8 @@ def make_agent(name: str, env: Any, config: Any = None, **overrides: Any) -> Age
             raise InputError(f"{name} takes no settings; got {sorted(overrides)}")
         config = config.replace(**overrides)
     if isinstance(env, str):
-        env = make_env(env, getattr(config, "n_envs", 1), dict(getattr(config, "env_kwargs",
-                                                                       {}) or {}))
-    base = unwrap_env(env)
-    spec = base.core.spec
-    if name in SB3_NAMES:
-        from agents.online.sb3_agents import CONTINUOUS, SB3Agent
-
-        embeddings = base.item_embeddings() if name in CONTINUOUS else None
-        agent = SB3Agent(spec, config, algo=name, embeddings=embeddings)
-        if hasattr(env, "num_envs"):
-            agent.attach(env)
-        return agent
+        env = make_env(env, getattr(config, "n_envs", 1),
+                       dict(getattr(config, "env_kwargs", {}) or {}))
     return cls.create(env, config)
 
 
@@ -76,14 +70,8 @@ def load_agent(path: str | Path, env: Any = None) -> Agent:
     """Read an agent saved by `Agent.save` (weights read with `weights_only=True`). With
     `env` and a saved training state, training continues exactly where it stopped."""
     meta = read_meta(path)
-    name = meta["agent"]
-    cls = agent_class(name)
-    if name in SB3_NAMES:
-        from agents.online.sb3_agents import SB3Agent
-
-        weights = load_state(Path(path) / WEIGHTS_FILE)  # the embeddings are needed first
-        agent = SB3Agent(ObsSpec.from_dict(meta["spec"]),
-                         config_from_dict(cls.config_class, meta["config"]), algo=name,
-                         embeddings=weights.get("embeddings"))
-        return restore_agent_files(agent, path, meta, weights, env)
-    return load_agent_files(cls, path, meta, env)
+    name = meta.get("agent")
+    if not isinstance(name, str) or name not in ENTRY_POINTS:
+        raise InputError(f"{Path(path) / AGENT_FILE}: unknown agent {name!r}; this recgym "
+                         f"knows {', '.join(ENTRY_POINTS)}")
+    return load_agent_files(agent_class(name), path, meta, env)

@@ -2,16 +2,16 @@
 
 A run folder holds `config.json`, `metrics.csv` (step, wall time and every metric after
 each evaluation), TensorBoard events in `tb/`, `checkpoints/step-N/` (the agent with its
-training state, the environment state and the random states; written atomically, the last
-two kept) and, at the end, the trained agent in `agent/`. Resuming loads the last
-checkpoint and continues exactly as an uninterrupted run would.
+training state, the environment state, the run's config and the random states; written
+atomically, the last two kept) and, at the end, the trained agent in `agent/`. Resuming
+checks that the last checkpoint belongs to the run's config, loads it and continues exactly
+as an uninterrupted run would.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,78 +20,32 @@ from tqdm.auto import tqdm
 import recgym
 from agents.base import Agent
 from agents.checkpoint import capture_rng, load_state, restore_rng, save_state
-from agents.registry import agent_class, load_agent, make_agent
+from agents.registry import load_agent, make_agent
+from agents.resume import check_resume, check_spec
+from agents.run_folder import (
+    AGENT_FOLDER,
+    CHECKPOINTS,
+    RNG_FILE,
+    checkpoints,
+    latest_checkpoint,
+    trained_agent,
+)
+from agents.train_config import TrainConfig, agent_settings, read_config
 from offline_data.shared.atomic import atomic_directory, check_output_dir
-from offline_data.shared.config import ConfigMixin
-from offline_data.shared.errors import InputError
-from offline_data.shared.jsonfile import read_json_object
 from recgym.evaluate import evaluate
-from recgym.runs import CONFIG_FILE, RunWriter
+from recgym.runs import CONFIG_FILE, RunWriter, write_config
 
-CHECKPOINTS = "checkpoints"
-AGENT_FOLDER = "agent"
+__all__ = ["AGENT_FOLDER", "CHECKPOINTS", "TrainConfig", "build_agent", "checkpoints",
+           "latest_checkpoint", "read_config", "save_checkpoint", "train", "trained_agent"]
+
 KEEP_CHECKPOINTS = 2
 REPORTED = ("ctr", "like_rate", "watch_time", "reward_per_step", "total_return", "steps",
             "sessions", "depth", "return_gap", "retention", "churn_rate")
 
 
-@dataclass(frozen=True)
-class TrainConfig(ConfigMixin):
-    """What `recgym train` runs (CLI flags map onto these fields)."""
-
-    agent: str = "ppo"
-    """Agent name (see `agents.AGENT_NAMES`)."""
-    env: str = "RecGym/Synthetic-v0"
-    env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
-    steps: int = 20_000
-    """Environment steps to train for."""
-    seed: int = 0
-    encoder: str | None = None
-    """State encoder for agents that take one (default: the agent's own)."""
-    n_envs: int = 8
-    """Parallel users in the training vector environment."""
-    eval_every: int = 5_000
-    """Steps between evaluations (and checkpoints)."""
-    eval_users: int = 200
-    eval_seed: int = 10_000
-    """Seed of the evaluation users (the same for every agent and every evaluation)."""
-    agent_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
-    """Further agent settings (fields of its config)."""
-    name: str | None = None
-    """A label for plots and tables (default: the agent name)."""
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "n_envs", "eval_every", "eval_users"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
-        agent_class(self.agent)  # unknown names fail here, with a hint
-
-
 def build_agent(config: TrainConfig, env: Any) -> Agent:
     """The agent of a run, with the run's seed, env count and encoder."""
-    cls = agent_class(config.agent)
-    settings = {**config.agent_kwargs}
-    known = {f.name for f in fields(cls.config_class)} if hasattr(cls.config_class,
-                                                                  "__dataclass_fields__") else set()
-    for name, value in (("seed", config.seed), ("n_envs", config.n_envs),
-                        ("encoder", config.encoder)):
-        if value is not None and name in known:
-            settings.setdefault(name, value)
-    if config.encoder is not None and "encoder" not in known:
-        raise InputError(f"agent {config.agent!r} takes no encoder; leave --encoder out")
-    return make_agent(config.agent, env, None, **settings)
-
-
-def checkpoints(out: Path) -> list[Path]:
-    """The checkpoint folders of a run, oldest first (names are zero-padded steps)."""
-    folder = out / CHECKPOINTS
-    return sorted(folder.glob("step-*")) if folder.is_dir() else []
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    """The newest checkpoint folder of a run, if any."""
-    found = checkpoints(out)
-    return found[-1] if found else None
+    return make_agent(config.agent, env, None, **agent_settings(config))
 
 
 def train(config: TrainConfig, out: str | Path, *, resume: bool = False,
@@ -99,23 +53,22 @@ def train(config: TrainConfig, out: str | Path, *, resume: bool = False,
           on_eval: Callable[[int, dict[str, float]], None] | None = None) -> Agent:
     """Run (or resume) a training run into `out`; returns the trained agent.
 
+    Resuming continues the last checkpoint, which must have been trained with `config`'s
+    settings (see `agents.resume`; `steps`, `eval_every` and `name` may change).
     `stop_after` stops once that many steps are done (as an interruption would, after a
     checkpoint); `on_eval(step, metrics)` sees every evaluation.
     """
     out = Path(out)
+    checkpoint = latest_checkpoint(out) if resume else None
     if resume:
-        saved = read_config(out)
-        if saved != config:
-            diff = sorted(k for k in saved.to_dict() if saved.to_dict()[k] != config.to_dict()[k])
-            raise InputError(f"{out} was started with other settings ({', '.join(diff)}); "
-                             "resume it with the same ones, or start a new run")
+        check_resume(out, config, checkpoint)
     else:
         check_output_dir(out, overwrite=overwrite, marker=CONFIG_FILE)
     env = recgym.make_vec(config.env, config.n_envs, **config.env_kwargs)
-    checkpoint = latest_checkpoint(out) if resume else None
     if checkpoint is not None:
+        check_spec(out, checkpoint, env.core.spec)
         agent = load_agent(checkpoint / AGENT_FOLDER, env=env)
-        restore_rng(load_state(checkpoint / "rng.pt"))
+        restore_rng(load_state(checkpoint / RNG_FILE))
     else:
         agent = build_agent(config, env)  # bad settings fail here, before anything is removed
         if out.exists() and overwrite:
@@ -136,7 +89,7 @@ def train(config: TrainConfig, out: str | Path, *, resume: bool = False,
             bar.set_postfix(ret=f"{metrics['total_return']:.1f}", ctr=f"{metrics['ctr']:.3f}")
             if on_eval is not None:
                 on_eval(agent.num_steps, metrics)
-            save_checkpoint(out, agent)
+            save_checkpoint(out, agent, config)
             if stop_after is not None and agent.num_steps >= stop_after:
                 return agent
         agent.save(out / AGENT_FOLDER, overwrite=True)
@@ -150,24 +103,18 @@ def evaluation(agent: Agent, config: TrainConfig) -> dict[str, float]:
     """The reported metrics (means over the evaluation users)."""
     table = evaluate(agent, config.env, n_users=config.eval_users, seed=config.eval_seed,
                      **config.env_kwargs)
-    return {m: float(table.loc[m, "mean"]) for m in REPORTED if m in table.index}
+    means = table["mean"].to_dict()
+    return {m: float(means[m]) for m in REPORTED if m in means}
 
 
-def save_checkpoint(out: Path, agent: Agent) -> Path:
-    """Write `checkpoints/step-N` atomically and keep only the newest ones."""
+def save_checkpoint(out: Path, agent: Agent, config: TrainConfig) -> Path:
+    """Write `checkpoints/step-N` atomically (the agent with its training state, the run's
+    config and the random states) and keep only the newest ones."""
     folder = out / CHECKPOINTS / f"step-{agent.num_steps:010d}"
-    with atomic_directory(folder, overwrite=True, marker="rng.pt") as tmp:
+    with atomic_directory(folder, overwrite=True, marker=RNG_FILE) as tmp:
         agent.save(tmp / AGENT_FOLDER, training_state=True)
-        save_state(tmp / "rng.pt", capture_rng())
+        write_config(tmp, config.to_dict())
+        save_state(tmp / RNG_FILE, capture_rng())
     for old in checkpoints(out)[:-KEEP_CHECKPOINTS]:
         shutil.rmtree(old, ignore_errors=True)
     return folder
-
-
-def read_config(out: Path) -> TrainConfig:
-    """The `TrainConfig` a run folder was started with."""
-    data = read_json_object(out / CONFIG_FILE, hint="the run cannot be resumed",
-                            missing=f"cannot resume {out}: no {CONFIG_FILE} (was it written "
-                            "by `recgym train`?)")
-    known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in data.items() if k in known})

@@ -21,7 +21,8 @@ TB_FOLDER = "tb"
 class RunWriter:
     """Writes the records of one training run into `folder`.
 
-    Each `log(step, metrics)` appends a row (`step`, `wall_time` and every metric) to
+    `config.json` is (re)written at the start, so a resumed run records the budget it
+    now runs to. Each `log(step, metrics)` appends a row (`step`, `wall_time` and every metric) to
     `metrics.csv`, which is rewritten through a temporary file so it is never half
     written, and to TensorBoard under `rec/<metric>` when `tensorboard` is installed.
     """
@@ -32,14 +33,11 @@ class RunWriter:
         self.rows: list[dict[str, Any]] = []
         self.started = time.perf_counter()
         self.offset = 0.0
-        if resume:
-            if (self.folder / METRICS_FILE).is_file():
-                self.rows = pd.read_csv(self.folder / METRICS_FILE).to_dict("records")
-                self.offset = float(self.rows[-1]["wall_time"]) if self.rows else 0.0
-        else:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.folder / CONFIG_FILE,
-                               json.dumps(config, indent=2, default=str).encode())
+        if resume and (self.folder / METRICS_FILE).is_file():
+            self.rows = [{str(k): v for k, v in row.items()} for row in
+                         pd.read_csv(self.folder / METRICS_FILE).to_dict("records")]
+            self.offset = float(self.rows[-1]["wall_time"]) if self.rows else 0.0
+        write_config(self.folder, config)  # on resume, with the budget it now runs to
         self.tb = _tensorboard(self.folder / TB_FOLDER) if tensorboard else None
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
@@ -58,6 +56,12 @@ class RunWriter:
         """Flush TensorBoard."""
         if self.tb is not None:
             self.tb.close()
+
+
+def write_config(folder: str | Path, config: dict[str, Any]) -> Path:
+    """Write `config.json` into `folder` (made if missing), atomically."""
+    return atomic_write_bytes(Path(folder) / CONFIG_FILE,
+                              json.dumps(config, indent=2, default=str).encode())
 
 
 def _tensorboard(folder: Path) -> Any:

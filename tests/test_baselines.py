@@ -114,7 +114,7 @@ def test_fit_is_seeded(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_save_and_load_give_identical_predictions(tmp_path, name, mode):
     env = vec(4, **MODES[mode])
-    agent = make_agent(name, env, seed=1)
+    agent = make_agent(name, env, **({} if name == "oracle" else {"seed": 1}))
     agent.fit(env, 120)
     agent.save(tmp_path / "agent")
     loaded = load_agent(tmp_path / "agent")

@@ -74,6 +74,7 @@ class DEERSAgent(OffPolicyAgent):
 
     name: ClassVar[str] = "deers"
     config_class: ClassVar[type] = DEERSConfig
+    config: DEERSConfig
 
     def __init__(self, spec: ObsSpec, config: DEERSConfig | None = None) -> None:
         super().__init__(spec, config or DEERSConfig())

@@ -13,6 +13,7 @@ from torch import nn
 
 from agents.base import batch_of, is_batched, unwrap_env
 from agents.online.offpolicy import OffPolicyAgent, OffPolicyConfig, linear_schedule
+from agents.settings import store_ints
 from offline_data.shared.errors import InputError
 from recgym.encoders import make_encoder
 from recgym.spaces import ObsSpec
@@ -34,6 +35,10 @@ class DRRConfig(OffPolicyConfig):
     noise_end: float = 0.05
     exploration_fraction: float = 0.5
     """Gaussian exploration noise on the ranking vector decays over this share."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        store_ints(self, {"action_dim": 1})
 
 
 class Actor(nn.Module):
@@ -81,14 +86,18 @@ class DRRAgent(OffPolicyAgent):
 
     name: ClassVar[str] = "drr"
     config_class: ClassVar[type] = DRRConfig
+    config: DRRConfig
 
     def __init__(self, spec: ObsSpec, config: DRRConfig | None = None,
                  embeddings: np.ndarray | None = None) -> None:
         super().__init__(spec, config or DRRConfig())
         c = self.config
-        if embeddings is None and c.action_dim is None:
+        if embeddings is not None:
+            d = int(np.shape(embeddings)[1])
+        elif c.action_dim is not None:
+            d = c.action_dim
+        else:
             raise InputError("DRR needs the item embeddings (or config.action_dim)")
-        d = int(c.action_dim if embeddings is None else np.shape(embeddings)[1])
         self.embeddings = (np.zeros((spec.n_items, d), np.float32) if embeddings is None
                            else np.asarray(embeddings, np.float32))
         self.actor, self.actor_target = Actor(spec, c, d), Actor(spec, c, d)

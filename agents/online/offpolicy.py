@@ -6,14 +6,15 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from stable_baselines3.common.utils import polyak_update
 
-from agents.base import Agent, Callback, batch_of
+from agents.base import Agent, Callback, batch_of, step_counts
 from agents.online.replay import ReplayBuffer
+from agents.settings import store_ints, store_plain
 from offline_data.shared.config import ConfigMixin
 from offline_data.shared.errors import InputError
 from recgym.envs.vector import RecVectorEnv
@@ -57,11 +58,10 @@ class OffPolicyConfig(ConfigMixin):
     env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        for name in ("embed_dim", "hidden_dim", "batch_size", "buffer_size", "train_every",
-                     "gradient_steps", "n_envs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        store_ints(self, {"embed_dim": 1, "hidden_dim": 1, "batch_size": 1, "buffer_size": 1,
+                          "learning_starts": 0, "train_every": 1, "gradient_steps": 1,
+                          "n_envs": 1, "seed": 0})
+        store_plain(self, "env_kwargs")
         for name in ("gamma", "tau", "per_alpha", "per_beta"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value <= 1:
@@ -75,7 +75,8 @@ class OffPolicyAgent(Agent):
     `update`; this class runs the loop and checkpoints everything needed to resume
     exactly (networks, optimisers, replay, random states, the environment)."""
 
-    config_class = OffPolicyConfig
+    config_class: ClassVar[type] = OffPolicyConfig
+    config: OffPolicyConfig
 
     def __init__(self, spec: ObsSpec, config: Any = None) -> None:
         super().__init__(spec, config)
@@ -131,6 +132,7 @@ class OffPolicyAgent(Agent):
     def fit(self, env: Any, total_steps: int, callbacks: Sequence[Callback] = (),
             budget: int | None = None) -> OffPolicyAgent:
         """Train for `total_steps` more environment steps (whole vector steps)."""
+        total_steps, budget = step_counts(total_steps, budget)
         vec = self.attach(env)
         c = self.config
         self.budget = max(self.budget, budget or (self.num_steps + total_steps))

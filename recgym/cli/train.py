@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -41,15 +41,16 @@ def train_command(
              "agent_kwargs": parse_json(agent_kwargs, "--agent-kwargs") if agent_kwargs
              else None}
     given = {k: v for k, v in given.items() if v is not None}
-    config = read_config(out).replace(**given) if resume else TrainConfig(**given)
+    config = (read_config(out) if resume else TrainConfig()).replace(**given)
     trained = train(config, out, resume=resume, overwrite=overwrite, progress=progress)
-    typer.echo(f"trained {config.agent} for {trained.num_steps:,} steps; run in {out}")
+    typer.echo(f"trained {trained.name} for {trained.num_steps:,} steps; run in {out}")
 
 
 @app.command("evaluate")
 def evaluate_command(
-    target: Annotated[str, typer.Argument(help="A run folder (or an agent folder), or a "
-                                               "baseline: random, popular, oracle, linucb.")],
+    target: Annotated[str, typer.Argument(help="A run folder, a checkpoint or an agent "
+                                               "folder, or a baseline: random, popular, "
+                                               "oracle, linucb.")],
     env: Annotated[str | None, typer.Option(
         help="Environment id (default: the run's, else RecGym/Synthetic-v0).")] = None,
     users: Annotated[int, typer.Option(help="Users (one episode each).")] = 500,
@@ -63,29 +64,30 @@ def evaluate_command(
     """Evaluate a trained agent or a baseline: every metric with a 95% interval."""
     import recgym
     from agents import load_agent, make_agent
-    from agents.registry import CLASSES
-    from agents.training import AGENT_FOLDER
+    from agents.online.baselines import BASELINES
+    from agents.run_folder import AGENT_FOLDER, config_folder, is_run, trained_agent
+    from agents.training import read_config
     from recgym.evaluate import evaluate
 
     path = Path(target)
-    run_config: dict[str, Any] = {}
-    if (path / "config.json").is_file():
-        from agents.training import read_config
-
-        run_config = read_config(path).to_dict()
+    described_by = config_folder(path) if path.exists() else None
+    run_config = read_config(described_by).to_dict() if described_by is not None else {}
     env = env or run_config.get("env") or "RecGym/Synthetic-v0"
     kwargs = (parse_json(env_kwargs, "--env-kwargs") if env_kwargs is not None
               else dict(run_config.get("env_kwargs") or {}))
     if path.exists():
-        folder = path / AGENT_FOLDER if (path / AGENT_FOLDER).is_dir() else path
+        if is_run(path):
+            folder = trained_agent(path)
+        else:  # an agent folder, or a checkpoint (which holds one)
+            folder = path / AGENT_FOLDER if (path / AGENT_FOLDER).is_dir() else path
         agent = load_agent(folder)
-    elif target in ("random", "popular", "oracle", "linucb"):
+    elif target in BASELINES:
         agent = make_agent(target, recgym.make_vec(env, 8, **kwargs))
-        if target in ("popular", "linucb"):
+        if agent.learns:
             agent.fit(recgym.make_vec(env, 8, **kwargs), fit_steps)
     else:
         raise InputError(f"{target}: neither a run / agent folder nor a baseline name "
-                         f"({', '.join(n for n in CLASSES if n not in ('deers', 'drr'))})")
+                         f"({', '.join(BASELINES)})")
     table = evaluate(agent, env, n_users=users, seed=seed, **kwargs)
     if as_json:
         metrics = {m: {"mean": row["mean"], "ci95": [row["ci95_lo"], row["ci95_hi"]]}
