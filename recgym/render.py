@@ -5,10 +5,14 @@ with each item's response, and the reward vector. numpy only (no plotting librar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from offline_data.shared.errors import InputError
+
+if TYPE_CHECKING:
+    from recgym.core import RecCore
 
 RENDER_MODES = ("ansi", "human", "rgb_array")
 RENDER_FPS = 4
@@ -49,6 +53,34 @@ class RowView:
     reward_names: tuple[str, ...] = ()
     reward_vector: np.ndarray | None = None
     reward: float | None = None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One row's last step, as rendered: the slate, each item's response, the reward."""
+
+    slate: np.ndarray
+    slate_feedback: np.ndarray
+    reward_vector: np.ndarray
+    reward: float
+
+
+def view_of(core: RecCore, row: int, last: StepRecord | None = None) -> RowView:
+    """What is drawn for row `row` of an engine; `last` is its last step (None right after
+    a reset)."""
+    spec = core.spec
+    return RowView(
+        user=int(core.user[row]), session=int(core.session[row]),
+        session_step=int(core.session_step[row]), steps=int(core.steps[row]),
+        n_items=core.n_items, signal_names=tuple(core.signal_names),
+        signal_low=np.asarray(spec.signal_low), signal_high=np.asarray(spec.signal_high),
+        history_items=core.hist_items[row].copy(),
+        history_feedback=core.hist_feedback[row].copy(),
+        slate=None if last is None else last.slate,
+        slate_feedback=None if last is None else last.slate_feedback,
+        reward_names=tuple(core.reward_names),
+        reward_vector=None if last is None else last.reward_vector,
+        reward=None if last is None else last.reward)
 
 
 def _number(value: float) -> str:
