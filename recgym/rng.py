@@ -19,16 +19,10 @@ _TWO_PI = 2.0 * np.pi
 _STEPS: dict[int, np.ndarray] = {}
 """Cached counter offsets (times the golden ratio) per draw width."""
 _MASK = (1 << 64) - 1
+_GOLDEN_INT, _MIX1_INT, _MIX2_INT = int(_GOLDEN), int(_MIX1), int(_MIX2)
 _SMALL = 8
-"""Draws of one row and at most this many numbers take the scalar path (`_mix_int`): the
-same integers with Python ints, faster than a dozen numpy calls on tiny arrays."""
-
-
-def _mix_int(x: int) -> int:
-    """`_mix` of one uint64 value held in a Python int."""
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
-    return x ^ (x >> 31)
+"""Draws of one row and at most this many numbers take the scalar path (Python ints: the
+same integers as the array path, faster than a dozen numpy calls on tiny arrays)."""
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -43,6 +37,8 @@ _Size = int | np.integer | tuple[int, ...]
 
 
 def _shape(size: _Size) -> tuple[int, ...]:
+    if type(size) is tuple:
+        return size
     return (int(size),) if isinstance(size, (int, np.integer)) else tuple(size)
 
 
@@ -88,12 +84,19 @@ class RowRNG:
         return _mix(x).reshape(size)
 
     def _small_uniform(self, row: int, count: int) -> list[float]:
-        """`count` uniforms of row `row` by the scalar path (the same numbers as `_bits`)."""
-        counter = int(self.counters[row])
-        base = int(self.keys[row]) + counter * 0x9E3779B97F4A7C15
+        """`count` uniforms of row `row` by the scalar path: `_bits` and `_mix` on Python
+        ints (the same numbers)."""
+        counter = self.counters.item(row)
+        x = self.keys.item(row) + counter * _GOLDEN_INT
         self.counters[row] = counter + count
-        return [(_mix_int((base + j * 0x9E3779B97F4A7C15) & _MASK) >> 11) * 2.0**-53
-                for j in range(1, count + 1)]
+        out = []
+        for _ in range(count):
+            x += _GOLDEN_INT
+            z = x & _MASK
+            z = ((z ^ (z >> 30)) * _MIX1_INT) & _MASK
+            z = ((z ^ (z >> 27)) * _MIX2_INT) & _MASK
+            out.append(((z ^ (z >> 31)) >> 11) * 2.0**-53)
+        return out
 
     def _one_row(self, index: np.ndarray | None, shape: tuple[int, ...]) -> int | None:
         """The row of a one-row draw (the scalar path), else None."""
