@@ -68,7 +68,8 @@ class SyntheticEnv(RecEnv):
     | `render_mode` | None | "ansi", "human" or "rgb_array" (see `RecEnv`) |
 
     ## Version History
-    - v0: initial version.
+    - v0: initial version. Later additions that leave episodes unchanged: `render_mode`,
+      `ResetNeededError` when stepping after the end, numpy integer arguments.
 
     >>> import gymnasium as gym, recgym
     >>> env = gym.make("RecGym/Synthetic-v0", world={"n_users": 50, "n_items": 30})
