@@ -341,11 +341,13 @@ class SyntheticWorld:
         like_p, watch_mean = self._like_and_watch(affinity, float(self.item_quality[item]),
                                                   boredom)
         recent = state.recent[0].tolist()
-        shown = recent.count(item)
-        # a sum with one non-zero term is that term exactly, whatever numpy's order
-        repeat = (0.0 if shown == 0 else float(self._repeat_weights[recent.index(item)])
-                  if shown == 1 and len(recent) == len(self._repeat_weights)
-                  else float(self.recently_shown(state, slates)[0, 0]))
+        if item not in recent:
+            repeat = 0.0  # a sum of zeros
+        elif recent.count(item) == 1 and len(recent) == len(self._repeat_weights):
+            # one non-zero term: the sum is that term exactly, whatever numpy's order
+            repeat = float(self._repeat_weights[recent.index(item)])
+        else:
+            repeat = float(self.recently_shown(state, slates)[0, 0])
         logit = self._logit(float(self.user_bias[state.user_ids[0]]), affinity,
                             float(self._item_static_logit[item]), boredom, repeat)
         p_click = _sigmoid(logit - float(self._position_term(1)[0, 0]))
