@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recgym.env_config import EnvConfig
 from recgym.registration import ENVIRONMENTS, register_environments
+
+if TYPE_CHECKING:
+    from recgym.envs.vector import RecVectorEnv
 
 __version__ = "0.1.0"
 
@@ -26,22 +29,28 @@ if importlib.util.find_spec("gym") is not None:
         import gym  # noqa: F401
 
 
-def make_vec(env_id: str, num_envs: int, **kwargs: Any):
+def make_vec(env_id: str, num_envs: int, **kwargs: Any) -> RecVectorEnv:
     """A natively batched `gymnasium.vector.VectorEnv` of `num_envs` users for `env_id`
-    (one simulator call per step for all of them)."""
+    (one simulator call per step for all of them); `num_envs` may be of any integral
+    type, `render_mode` "ansi" or "rgb_array" renders every sub-environment."""
     import difflib
 
     import gymnasium as gym
 
     from offline_data.shared.errors import InputError
+    from offline_data.shared.numbers import as_int
 
     if env_id not in ENVIRONMENTS:
         close = difflib.get_close_matches(env_id, ENVIRONMENTS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise InputError(f"unknown recgym environment {env_id!r}{hint} Known: "
                          f"{', '.join(ENVIRONMENTS)}")
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
-                        **kwargs)
+    from recgym.envs.vector import RecVectorEnv
+
+    vec = gym.make_vec(env_id, num_envs=as_int(num_envs, "num_envs", minimum=1),
+                       vectorization_mode="vector_entry_point", **kwargs)
+    assert isinstance(vec, RecVectorEnv)
+    return vec
 
 
 __all__ = ["ENVIRONMENTS", "EnvConfig", "make_vec"]

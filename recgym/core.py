@@ -13,12 +13,25 @@ from typing import Any
 import numpy as np
 
 from offline_data.shared.errors import InputError
+from offline_data.shared.numbers import as_int, is_integral
 from offline_data.shared.units import HOUR_S
 from recgym.env_config import EnvConfig
 from recgym.rewards import default_weights, retention_reward, reward_names, weight_vector
 from recgym.rng import RowRNG
 from recgym.spaces import ObsSpec
-from simulators.interface import UserSimulator, rows_of
+from simulators.interface import (
+    HasClickProb,
+    HasItemEmbeddings,
+    HasMembers,
+    HasPrimarySignal,
+    HasSignalBounds,
+    HasUserFeatures,
+    PredictsResponses,
+    RandomSource,
+    UserSimulator,
+    require_feature,
+    rows_of,
+)
 
 
 def _coprimes(n: int) -> np.ndarray:
@@ -33,14 +46,26 @@ class RecCore:
     leave (ending the session); a return gap is then sampled: longer than `churn_after_h`
     means the user churned (terminated), otherwise the next session starts, until the
     session budget or `max_steps` truncates the episode.
+
+    The simulator's optional features (`simulators.interface`: item embeddings, user
+    features, signal bounds, ...) are checked here, once; a missing one that is asked for
+    raises `MissingFeatureError`.
     """
 
     def __init__(self, simulator: UserSimulator, config: EnvConfig, n_envs: int) -> None:
+        require_feature(simulator, UserSimulator, "a recgym environment")
         self.sim = simulator
         self.config = config
-        self.n = int(n_envs)
+        self.n = as_int(n_envs, "num_envs", minimum=1)
+        self._bounds_of = simulator if isinstance(simulator, HasSignalBounds) else None
+        self._features = simulator if isinstance(simulator, HasUserFeatures) else None
+        self._embeddings = simulator if isinstance(simulator, HasItemEmbeddings) else None
+        self._click_prob = simulator if isinstance(simulator, HasClickProb) else None
+        self._predict = simulator if isinstance(simulator, PredictsResponses) else None
+        self._members = simulator if isinstance(simulator, HasMembers) else None
         names = [s.name for s in simulator.signals]
-        primary = getattr(simulator, "primary_signal", names[0])
+        primary = (simulator.primary_signal if isinstance(simulator, HasPrimarySignal)
+                   else names[0])
         self.signal_names = [primary, *[n for n in names if n != primary]]
         self._order = [names.index(n) for n in self.signal_names]
         self.reward_names = reward_names(self.signal_names)
@@ -48,8 +73,10 @@ class RecCore:
         if weights is None:
             weights = default_weights(self.signal_names, primary)
         self.weights = weight_vector(self.reward_names, weights)
-        self.n_users = int(getattr(simulator, "n_users", 0)) or int(simulator.n_items)
-        self.n_items = int(simulator.n_items)
+        self.n_users = as_int(simulator.n_users, f"{type(simulator).__name__}.n_users",
+                              minimum=1)
+        self.n_items = as_int(simulator.n_items, f"{type(simulator).__name__}.n_items",
+                              minimum=1)
         self.population = (np.arange(self.n_users) if config.users is None
                            else np.asarray(config.users, dtype=np.int64))
         if self.population.min() < 0 or self.population.max() >= self.n_users:
@@ -83,34 +110,37 @@ class RecCore:
 
     # ------------------------------------------------------------------ helpers
     def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        bounds = getattr(self.sim, "signal_bounds", None)
-        if bounds is None:
+        if self._bounds_of is None:
             n = len(self.signal_names)
             return np.full(n, -np.inf, np.float32), np.full(n, np.inf, np.float32)
-        low, high = bounds()
+        low, high = self._bounds_of.signal_bounds()
         # empty history slots hold 0, so 0 must lie inside the bounds
         return (np.minimum(np.asarray(low)[self._order], 0.0),
                 np.maximum(np.asarray(high)[self._order], 0.0))
 
     def _user_features(self, users: np.ndarray) -> np.ndarray:
-        features = getattr(self.sim, "user_features", None)
-        x = np.zeros((len(users), 1), np.float32) if features is None else features(users)
-        x = np.asarray(x, np.float32)
+        x = (np.zeros((len(users), 1), np.float32) if self._features is None
+             else np.asarray(self._features.user_features(users), np.float32))
         return x if x.shape[1] else np.zeros((len(users), 1), np.float32)
 
-    def _draw_candidates(self, index: np.ndarray) -> None:
+    def _draw_candidates(self, index: np.ndarray | None) -> None:
+        """New candidate lists for rows `index` (None: every row)."""
         assert self.candidates is not None
-        u = self.rng.rows(index).random((len(index), 2))
+        b = self.n if index is None else len(index)
+        rng = self.rng if index is None else self.rng.rows(index)
+        u = rng.random((b, 2))
         mult = self._units[np.minimum((u[:, 0] * len(self._units)).astype(np.int64),
                                       len(self._units) - 1)]
         offset = (u[:, 1] * self.n_items).astype(np.int64)
-        steps = np.arange(self.config.n_candidates, dtype=np.int64)
-        self.candidates[index] = (mult[:, None] * steps[None, :] + offset[:, None]) % self.n_items
+        steps = np.arange(self.candidates.shape[1], dtype=np.int64)
+        rows = slice(None) if index is None else index
+        self.candidates[rows] = (mult[:, None] * steps[None, :] + offset[:, None]) % self.n_items
 
     # ------------------------------------------------------------------ episodes
     def reset(self, index: np.ndarray, keys: np.ndarray,
               user_ids: np.ndarray | None = None) -> None:
-        """Start new episodes in rows `index`, their random streams keyed by `keys`."""
+        """Start new episodes in rows `index`, their random streams keyed by `keys`;
+        `user_ids` (one per row, any integer type) picks the users, else they are drawn."""
         index = np.asarray(index, dtype=np.int64)
         self.rng.reseed(index, keys)
         rng = self.rng.rows(index)
@@ -118,9 +148,7 @@ class RecCore:
             pick = (rng.random(len(index)) * len(self.population)).astype(np.int64)
             users = self.population[np.minimum(pick, len(self.population) - 1)]
         else:
-            users = np.asarray(user_ids, dtype=np.int64).reshape(-1)
-            if len(users) != len(index) or users.min() < 0 or users.max() >= self.n_users:
-                raise InputError(f"user_id must be in 0..{self.n_users - 1}, got {user_ids}")
+            users = self._user_ids(user_ids, len(index))
         started = self.sim.start(users, rng)
         if self.state is None:
             if len(index) != self.n:
@@ -138,8 +166,29 @@ class RecCore:
         if self.candidates is not None:
             self._draw_candidates(index)
 
-    def slates(self, actions: np.ndarray, index: np.ndarray) -> np.ndarray:
-        """Check actions for rows `index` and turn them into (b, k) item ids."""
+    def _user_ids(self, user_ids: object, rows: int) -> np.ndarray:
+        """Chosen users as int64 ids, one per row (any integral type); `InputError`
+        naming `user_id` otherwise."""
+        if is_integral(user_ids):
+            values = np.array([user_ids], dtype=np.int64)
+        else:
+            array = np.asarray(user_ids)
+            if array.dtype.kind not in "iu" and not (
+                    array.dtype == object and all(is_integral(u) for u in array.flat)):
+                raise InputError(f"user_id must be integer user ids, got {user_ids!r}")
+            values = array.astype(np.int64).reshape(-1)
+        if len(values) != rows:
+            raise InputError(f"user_id must give one user per environment ({rows}), got "
+                             f"{len(values)}")
+        if values.min() < 0 or values.max() >= self.n_users:
+            raise InputError(f"user_id must be in 0..{self.n_users - 1}, got "
+                             f"{values.tolist() if rows > 1 else int(values[0])}")
+        return values
+
+    def slates(self, actions: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
+        """Check actions for rows `index` (None: every row) and turn them into (b, k) item
+        ids."""
+        b = self.n if index is None else len(index)
         k = self.config.slate_size
         limit = self.config.n_candidates or self.n_items
         what = "candidate indices" if self.config.n_candidates else "item ids"
@@ -149,15 +198,20 @@ class RecCore:
                 a = a.astype(np.int64)
             else:
                 raise InputError(f"actions must be integer {what}, got dtype {a.dtype}")
-        if k == 1 and a.shape == (len(index),):
+        if k == 1 and a.shape == (b,):
             a = a[:, None]
-        if a.shape != (len(index), k):
+        if a.shape != (b, k):
             expected = "one item id" if k == 1 else f"a slate of {k} distinct {what}"
             raise InputError(f"an action must be {expected}; got shape "
-                             f"{a.shape[1:] if a.ndim > 1 else ()} for {len(index)} env(s)")
-        if a.min() < 0 or a.max() >= limit:
+                             f"{a.shape[1:] if a.ndim > 1 else ()} for {b} env(s)")
+        if a.size <= 16:  # small batches: Python's min / max beat two numpy reductions
+            values = a.ravel().tolist()
+            low, high = min(values), max(values)
+        else:
+            low, high = int(a.min()), int(a.max())
+        if low < 0 or high >= limit:
             raise InputError(f"actions must be {what} in 0..{limit - 1}, got values "
-                             f"{int(a.min())}..{int(a.max())}")
+                             f"{low}..{high}")
         if k > 1:
             ordered = np.sort(a, axis=1)
             repeated = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
@@ -166,36 +220,47 @@ class RecCore:
                 raise InputError(f"a slate repeats an item: {a[row].tolist()}; the k items "
                                  "of a slate must be distinct")
         if self.candidates is not None:
-            a = np.take_along_axis(self.candidates[index], a, axis=1)
+            a = np.take_along_axis(self.candidates if index is None else self.candidates[index],
+                                   a, axis=1)
         return a.astype(np.int64, copy=False)
+
+    def _simulate(self, state: Any, slates: np.ndarray, rng: RandomSource
+                  ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+        """One step of the simulator for a batch: the new state, leave flags, each shown
+        item's signals (b, k, S) and the reward vectors (b, S + 2) without retention."""
+        b = len(slates)
+        feedback = self.sim.respond(state, slates, rng)
+        state = self.sim.step_state(state, slates, feedback)
+        leave = rng.random(b) < self.sim.leave_prob(state, feedback)
+        n_sig = len(self.signal_names)
+        signals = np.empty((b, slates.shape[1], n_sig), np.float32)
+        for j, name in enumerate(self.signal_names):
+            signals[:, :, j] = feedback[name]
+        vector = np.zeros((b, n_sig + 2))
+        vector[:, :n_sig] = np.add.reduce(signals, axis=1)
+        vector[:, n_sig] = 1.0
+        return state, leave, signals, vector
 
     def step(self, actions: np.ndarray, index: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Step rows `index` (default all): reward, terminated, truncated, info arrays."""
-        whole = index is None
-        idx = np.arange(self.n) if whole else np.asarray(index, dtype=np.int64)
-        b, c = len(idx), self.config
-        slates = self.slates(actions, idx)
-        state = self.state if whole else self.state.take(idx)
-        rng = self.rng if whole else self.rng.rows(idx)
-        feedback = self.sim.respond(state, slates, rng)
-        state = self.sim.step_state(state, slates, feedback)
-        leave = rng.random(b) < self.sim.leave_prob(state, feedback)
-        signals = np.stack([np.asarray(feedback[n], np.float32) for n in self.signal_names],
-                           axis=-1)  # (b, k, S)
+        rows = None if index is None else np.asarray(index, dtype=np.int64)
+        idx: slice | np.ndarray = slice(None) if rows is None else rows
+        b, c = (self.n if rows is None else len(rows)), self.config
+        slates = self.slates(actions, rows)
+        rng = self.rng if rows is None else self.rng.rows(rows)
+        state, leave, signals, vector = self._simulate(
+            self.state if rows is None else self.state.take(rows), slates, rng)
         n_sig = len(self.signal_names)
-        vector = np.zeros((b, n_sig + 2))
-        vector[:, :n_sig] = signals.sum(axis=1)
-        vector[:, n_sig] = 1.0
         gap_h = np.full(b, np.nan)
         churned = np.zeros(b, dtype=bool)
         session = self.session[idx] + leave
-        left = np.flatnonzero(leave)
-        if len(left):
+        if leave.any():
+            left = np.flatnonzero(leave)
             # every row leaving (always so for a single environment): no gather / scatter
             everyone = len(left) == b
             gaps = self.sim.return_gap(state if everyone else state.take(left),
-                                       rows_of(rng, left))
+                                       rng if everyone else rows_of(rng, left))
             gap_h[left] = gaps / HOUR_S
             vector[left, n_sig + 1] = retention_reward(gap_h[left], c.churn_after_h)
             churned[left] = gap_h[left] > c.churn_after_h
@@ -203,14 +268,14 @@ class RecCore:
             if carry_on.all() and everyone:
                 state = self.sim.next_session(state, gaps)
             elif carry_on.any():
-                rows = left[carry_on]
-                state = state.put(rows, self.sim.next_session(state.take(rows),
-                                                              gaps[carry_on]))
+                going_on = left[carry_on]
+                state = state.put(going_on, self.sim.next_session(state.take(going_on),
+                                                                  gaps[carry_on]))
         steps = self.steps[idx] + 1
         terminated = churned
         truncated = ~churned & ((leave & (session >= c.max_sessions)) | (steps >= c.max_steps))
 
-        self.state = state if whole else self.state.put(idx, state)
+        self.state = state if rows is None else self.state.put(rows, state)
         self.steps[idx] = steps
         self.session[idx] = session
         self.session_step[idx] = np.where(leave, 0, self.session_step[idx] + 1)
@@ -220,13 +285,63 @@ class RecCore:
         self.hist_items[idx] = items
         self.hist_feedback[idx] = fb
         if self.candidates is not None:
-            self._draw_candidates(idx)
+            self._draw_candidates(rows)
         info = {"reward_vector": vector, "left_session": leave, "return_gap_h": gap_h,
                 "churned": churned, "slate": slates, "slate_feedback": signals}
-        member = getattr(state, "member", None)
-        if member is not None:
-            info["member"] = np.asarray(member)
+        if self._members is not None:
+            info["member"] = np.asarray(self._members.members(state))
         return vector @ self.weights, terminated, truncated, info
+
+    def step_one(self, action: Any) -> tuple[float, bool, bool, dict[str, Any]]:
+        """`step` for an engine of one row (a single environment), with Python scalars
+        for the bookkeeping: the same numbers, a fraction of the numpy calls. Returns the
+        reward, terminated, truncated and the single environment's info."""
+        c = self.config
+        if c.slate_size == 1 and (type(action) is int or isinstance(action, np.integer)):
+            item = int(action)
+            limit = c.n_candidates or self.n_items
+            if not 0 <= item < limit:
+                what = "candidate indices" if c.n_candidates else "item ids"
+                raise InputError(f"actions must be {what} in 0..{limit - 1}, got values "
+                                 f"{item}..{item}")
+            if self.candidates is not None:
+                item = int(self.candidates[0, item])
+            slates = np.array([[item]])
+        else:
+            slates = self.slates(np.asarray(action)[None, ...])
+        state, leave, signals, vector = self._simulate(self.state, slates, self.rng)
+        left = bool(leave[0])
+        session = int(self.session[0]) + left
+        churned = False
+        info: dict[str, Any] = {}
+        if left:
+            gaps = self.sim.return_gap(state, self.rng)
+            gap_h = gaps / HOUR_S
+            vector[:, -1] = retention_reward(gap_h, c.churn_after_h)
+            churned = bool(gap_h[0] > c.churn_after_h)
+            if not churned and session < c.max_sessions:
+                state = self.sim.next_session(state, gaps)
+            info["return_gap_h"] = float(gap_h[0])
+        steps = int(self.steps[0]) + 1
+        truncated = not churned and ((left and session >= c.max_sessions)
+                                     or steps >= c.max_steps)
+        self.state = state
+        self.steps[0] = steps
+        self.session[0] = session
+        self.session_step[0] = 0 if left else self.session_step[0] + 1
+        length, k = c.history_len, slates.shape[1]
+        if k < length:  # shift the history right by k, the slate (last item first) in front
+            self.hist_items[:, k:] = self.hist_items[:, :length - k]
+            self.hist_feedback[:, k:] = self.hist_feedback[:, :length - k]
+        self.hist_items[:, :min(k, length)] = slates[:, ::-1][:, :length]
+        self.hist_feedback[:, :min(k, length)] = signals[:, ::-1][:, :length]
+        if self.candidates is not None:
+            self._draw_candidates(None)
+        info.update(reward_vector=vector[0], left_session=left, churned=churned,
+                    slate=slates[0], slate_feedback=signals[0])
+        if self._members is not None:
+            info["member"] = np.asarray(self._members.members(state))[0]
+        return float((vector @ self.weights)[0]), churned, truncated, info
 
     def observation(self, index: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Batched observation of rows `index` (default all)."""
@@ -244,6 +359,23 @@ class RecCore:
             obs["candidates"] = self.candidates[idx].copy()
         return obs
 
+    def row_observation(self, row: int) -> dict[str, Any]:
+        """The observation of one row, unbatched (what a single environment returns;
+        `user_id` as an int)."""
+        history = self.hist_items[row]
+        obs: dict[str, Any] = {
+            "user_id": int(self.user[row]),
+            "user_features": self.user_x[row].copy(),
+            "history_items": history.copy(),
+            "history_feedback": self.hist_feedback[row].copy(),
+            "history_mask": (history < self.n_items).astype(np.int8),
+            "session_step": self.session_step[row:row + 1].astype(np.float32),
+            "session_index": self.session[row:row + 1].astype(np.float32),
+        }
+        if self.candidates is not None:
+            obs["candidates"] = self.candidates[row].copy()
+        return obs
+
     def primary_scores(self, index: np.ndarray | None = None) -> np.ndarray:
         """The simulator's own probability of the primary signal (e.g. a click) for every
         item, for rows `index` (default all): (b, n_items). What a myopic oracle ranks by;
@@ -251,17 +383,24 @@ class RecCore:
         idx = np.arange(self.n) if index is None else np.asarray(index, dtype=np.int64)
         state = self.state if index is None else self.state.take(idx)
         items = np.arange(self.n_items)
-        click_prob = getattr(self.sim, "click_prob", None)
-        if click_prob is not None:
-            return np.asarray(click_prob(state, items))
-        predict = getattr(self.sim, "predict", None)
-        if predict is None:
-            raise InputError(f"{type(self.sim).__name__} cannot predict responses")
+        if self._click_prob is not None:
+            return np.asarray(self._click_prob.click_prob(state, items))
+        if self._predict is None:
+            require_feature(self.sim, PredictsResponses, "scoring every item (primary_scores)")
+        assert self._predict is not None
         primary = self.signal_names[0]
         out = np.zeros((len(idx), self.n_items))
         for chunk in np.array_split(items, max(1, self.n_items * len(idx) // 262_144)):
-            out[:, chunk] = predict(state, np.tile(chunk, (len(idx), 1)))[primary]
+            out[:, chunk] = self._predict.predict(state, np.tile(chunk, (len(idx), 1)))[primary]
         return out
+
+    def item_embeddings(self) -> np.ndarray:
+        """(n_items, d) float32 item embeddings of the simulator (`HasItemEmbeddings`), for
+        embedding-space actions; `MissingFeatureError` when it has none."""
+        if self._embeddings is None:
+            require_feature(self.sim, HasItemEmbeddings, "embedding-space actions")
+        assert self._embeddings is not None
+        return np.asarray(self._embeddings.item_embeddings(), np.float32)
 
     # ------------------------------------------------------------------ checkpoints
     _ARRAYS = ("user", "user_x", "session", "session_step", "steps", "hist_items",
@@ -294,5 +433,6 @@ class RecCore:
 
     def members(self) -> np.ndarray | None:
         """The simulator-set member of each row (SimSet environments), else None."""
-        member = getattr(self.state, "member", None)
-        return None if member is None else np.asarray(member)
+        if self._members is None or self.state is None:
+            return None
+        return np.asarray(self._members.members(self.state))

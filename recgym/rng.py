@@ -18,6 +18,11 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _TWO_PI = 2.0 * np.pi
 _STEPS: dict[int, np.ndarray] = {}
 """Cached counter offsets (times the golden ratio) per draw width."""
+_MASK = (1 << 64) - 1
+_GOLDEN_INT, _MIX1_INT, _MIX2_INT = int(_GOLDEN), int(_MIX1), int(_MIX2)
+_SMALL = 8
+"""Draws of one row and at most this many numbers take the scalar path (Python ints: the
+same integers as the array path, faster than a dozen numpy calls on tiny arrays)."""
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -26,6 +31,15 @@ def _mix(x: np.ndarray) -> np.ndarray:
     x = (x ^ (x >> np.uint64(30))) * _MIX1
     x = (x ^ (x >> np.uint64(27))) * _MIX2
     return x ^ (x >> np.uint64(31))
+
+
+_Size = int | np.integer | tuple[int, ...]
+
+
+def _shape(size: _Size) -> tuple[int, ...]:
+    if type(size) is tuple:
+        return size
+    return (int(size),) if isinstance(size, (int, np.integer)) else tuple(size)
 
 
 def key_from(generator: np.random.Generator) -> np.uint64:
@@ -69,20 +83,56 @@ class RowRNG:
             self.counters[index] += np.uint64(per_row)
         return _mix(x).reshape(size)
 
-    def _uniform(self, index: np.ndarray | None, size: object) -> np.ndarray:
-        shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size)  # type: ignore[arg-type]
+    def _small_uniform(self, row: int, count: int) -> list[float]:
+        """`count` uniforms of row `row` by the scalar path: `_bits` and `_mix` on Python
+        ints (the same numbers)."""
+        counter = self.counters.item(row)
+        x = self.keys.item(row) + counter * _GOLDEN_INT
+        self.counters[row] = counter + count
+        out = []
+        for _ in range(count):
+            x += _GOLDEN_INT
+            z = x & _MASK
+            z = ((z ^ (z >> 30)) * _MIX1_INT) & _MASK
+            z = ((z ^ (z >> 27)) * _MIX2_INT) & _MASK
+            out.append(((z ^ (z >> 31)) >> 11) * 2.0**-53)
+        return out
+
+    def _one_row(self, index: np.ndarray | None, shape: tuple[int, ...]) -> int | None:
+        """The row of a one-row draw (the scalar path), else None."""
+        if shape[0] != 1:
+            return None
+        if index is None:
+            return 0 if len(self.keys) == 1 else None
+        return int(index[0]) if len(index) == 1 else None
+
+    def _uniform(self, index: np.ndarray | None, size: _Size) -> np.ndarray:
+        shape = _shape(size)
+        count = math.prod(shape[1:])
+        row = self._one_row(index, shape) if count <= _SMALL else None
+        if row is not None:
+            return np.array(self._small_uniform(row, count)).reshape(shape)
         return (self._bits(index, shape) >> np.uint64(11)) * 2.0**-53
 
-    def _normal(self, index: np.ndarray | None, size: object) -> np.ndarray:
-        shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size)  # type: ignore[arg-type]
+    def _normal(self, index: np.ndarray | None, size: _Size) -> np.ndarray:
+        shape = _shape(size)
+        count = math.prod(shape[1:])
+        row = self._one_row(index, shape) if 2 * count <= _SMALL else None
+        if row is not None:
+            # the array path's operations on floats: numpy's log1p and cos (the same
+            # results for scalars and arrays); -, * and sqrt round the same in Python
+            pairs = self._small_uniform(row, 2 * count)
+            z = [math.sqrt(-2.0 * float(np.log1p(-a))) * float(np.cos(_TWO_PI * b))
+                 for a, b in zip(pairs[0::2], pairs[1::2], strict=True)]
+            return np.array(z).reshape(shape)
         u = self._uniform(index, (*shape, 2))
         return np.sqrt(-2.0 * np.log1p(-u[..., 0])) * np.cos(_TWO_PI * u[..., 1])
 
-    def random(self, size: object) -> np.ndarray:
+    def random(self, size: _Size) -> np.ndarray:
         """Uniform numbers in [0, 1) of shape `size` (first axis: the rows)."""
         return self._uniform(None, size)
 
-    def standard_normal(self, size: object) -> np.ndarray:
+    def standard_normal(self, size: _Size) -> np.ndarray:
         """Standard normal numbers (Box-Muller on two uniform draws per number)."""
         return self._normal(None, size)
 
@@ -100,11 +150,11 @@ class _RowView:
     def __len__(self) -> int:
         return len(self.index)
 
-    def random(self, size: object) -> np.ndarray:
+    def random(self, size: _Size) -> np.ndarray:
         """Uniform numbers for the view's rows."""
         return self.parent._uniform(self.index, size)
 
-    def standard_normal(self, size: object) -> np.ndarray:
+    def standard_normal(self, size: _Size) -> np.ndarray:
         """Standard normal numbers for the view's rows."""
         return self.parent._normal(self.index, size)
 

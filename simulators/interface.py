@@ -21,7 +21,14 @@ def check_slates(slates: np.ndarray, batch: int, n_items: int) -> np.ndarray:
     slates = np.asarray(slates)
     if slates.ndim != 2 or slates.shape[0] != batch:
         raise InputError(f"slates must have shape (batch={batch}, slate_size), got {slates.shape}")
-    if slates.size and (slates.min() < 0 or slates.max() >= n_items):
+    if slates.size > 16:
+        low, high = slates.min(), slates.max()
+    elif slates.size:  # small batches: Python's min / max beat two numpy reductions
+        values = slates.ravel().tolist()
+        low, high = min(values), max(values)
+    else:
+        low, high = 0, 0
+    if low < 0 or high >= n_items:
         raise InputError(f"slates hold item ids outside 0..{n_items - 1}")
     return slates.astype(np.int64, copy=False)
 
@@ -30,7 +37,8 @@ class BatchState:
     """Mixin for frozen dataclasses of arrays whose first axis is the batch of users."""
 
     def __len__(self) -> int:
-        return len(getattr(self, dataclasses.fields(self)[0].name))  # type: ignore[arg-type]
+        first = next(iter(self.__dataclass_fields__))  # type: ignore[attr-defined]
+        return len(getattr(self, first))
 
     def take(self: S, index: np.ndarray) -> S:
         """The sub-batch of users at `index`."""
@@ -73,11 +81,11 @@ class RandomSource(Protocol):
     `rows(index)`, a view that draws only for some rows (see `rows_of`).
     """
 
-    def random(self, size: Any = None) -> Any:
+    def random(self, size: Any) -> Any:
         """Uniform numbers in [0, 1) of the given shape."""
         ...
 
-    def standard_normal(self, size: Any = None) -> Any:
+    def standard_normal(self, size: Any) -> Any:
         """Standard normal numbers of the given shape."""
         ...
 
@@ -108,9 +116,12 @@ class UserSimulator(Protocol):
     A session runs `respond` -> `step_state` -> `leave_prob` per step; when a user leaves,
     `return_gap` samples the time until they come back and `next_session` starts it.
     States are values: methods return new states and never change the one passed in.
+    Users are ids in 0..n_users-1, items ids in 0..n_items-1. Optional features are the
+    small protocols below (`HasItemEmbeddings`, ...); environments check them once.
     """
 
     n_items: int
+    n_users: int
     signals: list[Signal]
 
     def start(self, user_ids: np.ndarray, rng: RandomSource) -> Any:
@@ -136,3 +147,92 @@ class UserSimulator(Protocol):
     def next_session(self, state: Any, gap_s: np.ndarray) -> Any:
         """State at the start of the next session, `gap_s` seconds after the last one."""
         ...
+
+
+# ---------------------------------------------------------------------- optional features
+# Environments check these once, when they are built (`require_feature` names what is
+# missing), never by probing attributes at each use.
+
+
+@runtime_checkable
+class HasPrimarySignal(Protocol):
+    """Names the signal that comes first in observations (default: the first signal)."""
+
+    primary_signal: str
+
+
+@runtime_checkable
+class HasSignalBounds(Protocol):
+    """Declares the range of each signal (default: unbounded observation boxes)."""
+
+    def signal_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lowest and highest value of each signal, in the order of `signals`."""
+        ...
+
+
+@runtime_checkable
+class HasUserFeatures(Protocol):
+    """Observable user features (default: one zero feature)."""
+
+    def user_features(self, user_ids: np.ndarray) -> np.ndarray:
+        """(len(user_ids), d) features of the users."""
+        ...
+
+
+@runtime_checkable
+class HasItemEmbeddings(Protocol):
+    """Item embeddings for embedding-space actions (`ContinuousAction`, DRR, SAC / TD3)."""
+
+    def item_embeddings(self) -> np.ndarray:
+        """(n_items, d) embeddings."""
+        ...
+
+
+@runtime_checkable
+class HasClickProb(Protocol):
+    """The simulator's own probability of the primary signal (the synthetic world)."""
+
+    def click_prob(self, state: Any, items: np.ndarray) -> np.ndarray:
+        """(B, n) probabilities for (n,) item ids shown to every user."""
+        ...
+
+
+@runtime_checkable
+class PredictsResponses(Protocol):
+    """Expected responses per signal (fitted simulators)."""
+
+    def predict(self, state: Any, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Signal name -> (B, k) expected values for (B, k) item ids."""
+        ...
+
+
+@runtime_checkable
+class HasMembers(Protocol):
+    """Rows follow members of a simulator set (`SimulatorMixture`)."""
+
+    def members(self, state: Any) -> np.ndarray:
+        """(B,) index of the member each row follows."""
+        ...
+
+
+class MissingFeatureError(InputError, TypeError):
+    """A simulator lacks a feature an environment or agent asked for. An `InputError`
+    (one line, what to do); also a `TypeError`, as Python raises for a missing method."""
+
+
+def feature_members(feature: type) -> list[str]:
+    """The attribute and method names a protocol declares."""
+    names = set(vars(feature).get("__annotations__", {}))
+    names |= {n for n, v in vars(feature).items() if callable(v) and not n.startswith("_")}
+    return sorted(names)
+
+
+def require_feature(simulator: object, feature: type, what: str) -> None:
+    """Raise `MissingFeatureError` unless `simulator` provides the protocol `feature`;
+    `what` says what needed it."""
+    if not isinstance(simulator, feature):
+        missing = [n for n in feature_members(feature) if not hasattr(simulator, n)]
+        raise MissingFeatureError(
+            f"{type(simulator).__name__} does not provide {feature.__name__} "
+            f"({', '.join(missing) or 'its members'}), which {what} needs; use a simulator "
+            "that implements it")

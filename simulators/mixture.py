@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -53,6 +53,10 @@ class SimulatorMixture:
         """Item embeddings of the first member."""
         return self.set[0].item_embeddings()
 
+    def members(self, state: MixtureState) -> np.ndarray:
+        """(B,) the member each row follows (`HasMembers`)."""
+        return state.member
+
     def signal_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Signal bounds across all members."""
         lows, highs = zip(*(m.signal_bounds() for m in self.set.members), strict=True)
@@ -80,8 +84,9 @@ class SimulatorMixture:
 
     def step_state(self, state: MixtureState, slates: np.ndarray, feedback: Feedback
                    ) -> MixtureState:
-        """Histories and counters updated (the same for every member)."""
-        return self.set[0].step_state(state, slates, feedback)
+        """Histories and counters updated (the same for every member; the member field
+        is kept, as the state is updated with `dataclasses.replace`)."""
+        return cast(MixtureState, self.set[0].step_state(state, slates, feedback))
 
     def leave_prob(self, state: MixtureState, feedback: Feedback) -> np.ndarray:
         """Each row's member's leave probability."""
@@ -106,7 +111,7 @@ class SimulatorMixture:
 
     def next_session(self, state: MixtureState, gap_s: np.ndarray) -> MixtureState:
         """Session counters reset (the same for every member)."""
-        return self.set[0].next_session(state, gap_s)
+        return cast(MixtureState, self.set[0].next_session(state, gap_s))
 
     def _groups(self, state: MixtureState) -> list[tuple[np.ndarray, LoggedUserSimulator]]:
         return [(np.flatnonzero(state.member == m), self.set[int(m)])

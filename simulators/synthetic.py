@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +13,10 @@ from offline_data.shared.errors import InputError
 from offline_data.shared.units import HOUR_S
 from simulators.interface import BatchState, Feedback, RandomSource, check_slates
 from simulators.world_config import WorldConfig
+
+if TYPE_CHECKING:
+    from offline_data.log import InteractionLog
+    from simulators.policies import BehaviourPolicy
 
 SIGNALS = [
     Signal("click", "binary"),
@@ -31,6 +36,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _row_norms(x: np.ndarray) -> np.ndarray:
+    """`np.linalg.norm(x, axis=1, keepdims=True)` for a real 2-d array, the same
+    operations without the wrapper's overhead (it matters for one-row batches)."""
+    return np.sqrt(np.add.reduce(x * x, axis=1, keepdims=True))
 
 
 def _blocked(
@@ -113,6 +124,9 @@ class SyntheticWorld:
         self._item_static_logit = (
             c.popularity_scale * self.item_popularity + c.appeal_scale * self.item_appeal
         )
+        self._repeat_weights = c.repeat_decay ** np.arange(c.repeat_window)
+        self._position_terms: dict[int, np.ndarray] = {}
+        self._rows: dict[int, np.ndarray] = {}
 
     def _draw_items(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         c = self.config
@@ -194,7 +208,7 @@ class SyntheticWorld:
 
     def check_slates(self, state: WorldState, slates: np.ndarray) -> np.ndarray:
         """Return `slates` as an int64 (batch, slate) array, raising on bad shapes or ids."""
-        return check_slates(slates, len(state), self.n_items)
+        return check_slates(slates, len(state.user_ids), self.n_items)
 
     # ------------------------------------------------------------------ response model
     def response_probs(
@@ -203,15 +217,10 @@ class SyntheticWorld:
         """True (P(click), P(like | click), mean watch ratio | click) of each user for
         `items`: (B, k) ids per user (a slate; position bias applies) or (n,) ids shown to
         every user (no position bias), giving (B, k) or (B, n) arrays."""
-        c = self.config
         affinity = self._affinity(state, items)
         boredom = self._topic_boredom(state, items)
-        quality = self._per_item(self.item_quality, items)
-        like = _sigmoid(c.like_bias + c.like_affinity * affinity + c.like_quality * quality)
-        watch = 0.5 * c.watch_cap * _sigmoid(
-            c.watch_bias + c.watch_affinity * affinity + c.watch_quality * quality
-            - c.watch_boredom * boredom
-        )
+        like, watch = self._like_and_watch(affinity, self._per_item(self.item_quality, items),
+                                           boredom)
         return _sigmoid(self._click_logit(state, items, affinity, boredom)), like, watch
 
     def click_prob(self, state: WorldState, items: np.ndarray) -> np.ndarray:
@@ -219,25 +228,73 @@ class SyntheticWorld:
         return _sigmoid(self._click_logit(state, items, self._affinity(state, items),
                                           self._topic_boredom(state, items)))
 
+    # The formulas below take arrays (a batch) or floats (one user and one item, the fast
+    # path of a single environment): the same operations in the same order either way,
+    # so both give the same numbers to the last bit.
+    def _like_and_watch(self, affinity: Any, quality: Any, boredom: Any) -> tuple[Any, Any]:
+        """P(like | click) and the mean watch ratio given a click."""
+        c = self.config
+        like = _sigmoid(c.like_bias + c.like_affinity * affinity + c.like_quality * quality)
+        watch = 0.5 * c.watch_cap * _sigmoid(
+            c.watch_bias + c.watch_affinity * affinity + c.watch_quality * quality
+            - c.watch_boredom * boredom
+        )
+        return like, watch
+
+    def _logit(self, user_bias: Any, affinity: Any, static: Any, boredom: Any, recent: Any
+               ) -> Any:
+        """The click logit before position bias."""
+        c = self.config
+        return (
+            c.click_bias
+            + user_bias
+            + c.affinity_scale * affinity
+            + static
+            - c.boredom_scale * boredom
+            - c.repeat_scale * recent
+        )
+
+    def _leave_logit(self, patience: Any, satisfaction: Any, session_steps: Any,
+                     no_click: Any) -> Any:
+        """The per-step leave logit."""
+        c = self.config
+        return (
+            c.leave_bias
+            + patience
+            + c.leave_dissatisfaction * (c.satisfaction_ref - satisfaction)
+            + c.leave_fatigue * session_steps
+            + c.leave_no_click * no_click
+        )
+
     def _click_logit(self, state: WorldState, items: np.ndarray, affinity: np.ndarray,
                      boredom: np.ndarray) -> np.ndarray:
-        c = self.config
-        logit = (
-            c.click_bias
-            + self.user_bias[state.user_ids][:, None]
-            + c.affinity_scale * affinity
-            + self._per_item(self._item_static_logit, items)
-            - c.boredom_scale * boredom
-            - c.repeat_scale * self.recently_shown(state, items)
-        )
+        logit = self._logit(self.user_bias[state.user_ids][:, None], affinity,
+                            self._per_item(self._item_static_logit, items), boredom,
+                            self.recently_shown(state, items))
         if items.ndim == 2:
-            logit = logit - c.position_decay * np.arange(items.shape[1])[None, :]
+            logit = logit - self._position_term(items.shape[1])
         return logit
+
+    def _position_term(self, k: int) -> np.ndarray:
+        """`position_decay * np.arange(k)[None, :]` (cached per slate size)."""
+        term = self._position_terms.get(k)
+        if term is None:
+            term = self._position_terms[k] = self.config.position_decay * np.arange(k)[None, :]
+        return term
+
+    def _row_index(self, b: int) -> np.ndarray:
+        """(b, 1) row numbers (cached per batch size)."""
+        rows = self._rows.get(b)
+        if rows is None:
+            rows = self._rows[b] = np.arange(b)[:, None]
+        return rows
 
     def recently_shown(self, state: WorldState, items: np.ndarray) -> np.ndarray:
         """How recently each item was shown: the sum of repeat_decay ** age over its
         appearances among the user's last shown items, for (B, k) or (n,) item ids."""
-        weights = self.config.repeat_decay ** np.arange(state.recent.shape[1])
+        weights = self._repeat_weights
+        if state.recent.shape[1] != len(weights):
+            weights = self.config.repeat_decay ** np.arange(state.recent.shape[1])
         if items.ndim == 1:
             out = np.zeros((len(state), len(items)))
             shown = state.recent >= 0
@@ -257,18 +314,50 @@ class SyntheticWorld:
     def respond(self, state: WorldState, slates: np.ndarray, rng: RandomSource) -> Feedback:
         """Sample click, like and watch ratio for every slate position, shape (B, k)."""
         slates = self.check_slates(state, slates)
+        if slates.shape == (1, 1):
+            return self._respond_one(state, slates, rng)
         c = self.config
         shape = slates.shape
         p_click, p_like, watch_mean = self.response_probs(state, slates)
         click = rng.random(shape) < p_click
         like = click & (rng.random(shape) < p_like)
         noise = np.exp(c.watch_noise * rng.standard_normal(shape) - 0.5 * c.watch_noise**2)
-        watch = np.where(click, np.clip(watch_mean * noise, 0, c.watch_cap), 0)
+        # np.clip(x, 0, cap), without its wrapper
+        watch = np.where(click, np.minimum(np.maximum(watch_mean * noise, 0), c.watch_cap), 0)
         return {
             "click": click.astype(np.float32),
             "like": like.astype(np.float32),
             "watch_ratio": watch.astype(np.float32),
         }
+
+    def _respond_one(self, state: WorldState, slates: np.ndarray, rng: RandomSource
+                     ) -> Feedback:
+        """`respond` for one user and one item with Python floats (the same numbers and
+        draws as the batched path, a third of its numpy calls)."""
+        c = self.config
+        item = int(slates[0, 0])
+        affinity = float(self._affinity(state, slates)[0, 0])
+        boredom = float(state.boredom[0, self.item_topic[item]])
+        like_p, watch_mean = self._like_and_watch(affinity, float(self.item_quality[item]),
+                                                  boredom)
+        recent = state.recent[0].tolist()
+        if item not in recent:
+            repeat = 0.0  # a sum of zeros
+        elif recent.count(item) == 1 and len(recent) == len(self._repeat_weights):
+            # one non-zero term: the sum is that term exactly, whatever numpy's order
+            repeat = float(self._repeat_weights[recent.index(item)])
+        else:
+            repeat = float(self.recently_shown(state, slates)[0, 0])
+        logit = self._logit(float(self.user_bias[state.user_ids[0]]), affinity,
+                            float(self._item_static_logit[item]), boredom, repeat)
+        p_click = _sigmoid(logit - float(self._position_term(1)[0, 0]))
+        click = float(rng.random((1, 1))[0, 0]) < p_click
+        like = float(rng.random((1, 1))[0, 0]) < like_p and click
+        noise = np.exp(c.watch_noise * float(rng.standard_normal((1, 1))[0, 0])
+                       - 0.5 * c.watch_noise**2)
+        watch = min(max(watch_mean * noise, 0.0), c.watch_cap) if click else 0.0
+        return {"click": np.array([[click]], np.float32), "like": np.array([[like]], np.float32),
+                "watch_ratio": np.array([[watch]], np.float32)}
 
     def step_value(self, feedback: Feedback) -> np.ndarray:
         """Satisfaction of one step per user: the best consumed item's value."""
@@ -276,7 +365,7 @@ class SyntheticWorld:
         value = feedback["click"] * (
             w * np.minimum(feedback["watch_ratio"], 1.0) + (1 - w) * feedback["like"]
         )
-        return value.max(axis=1)
+        return np.maximum.reduce(value, axis=1)
 
     # ------------------------------------------------------------------ dynamics
     def step_state(self, state: WorldState, slates: np.ndarray, feedback: Feedback) -> WorldState:
@@ -284,41 +373,49 @@ class SyntheticWorld:
         slates = self.check_slates(state, slates)
         c = self.config
         click = feedback["click"].astype(np.float64)
-        consumed = (click[:, :, None] * self.item_embedding[slates]).sum(axis=1)
+        consumed = np.add.reduce(click[:, :, None] * self.item_embedding[slates], axis=1)
         interest = state.interest + c.interest_drift * consumed
-        interest /= np.linalg.norm(interest, axis=1, keepdims=True)
+        interest /= _row_norms(interest)
 
         boredom = state.boredom * c.boredom_decay
-        rows = np.repeat(np.arange(len(state)), slates.shape[1])
-        np.add.at(boredom, (rows, self.item_topic[slates].ravel()),
-                  (c.boredom_shown + c.boredom_clicked * click).ravel())
+        if slates.shape == (1, 1):  # one user, one item: Python floats, the same sums
+            boredom[0, self.item_topic[slates[0, 0]]] += (
+                c.boredom_shown + c.boredom_clicked * float(click[0, 0]))
+        elif slates.shape[1] == 1:  # one topic per row: no repeated index to accumulate
+            added = c.boredom_shown + c.boredom_clicked * click
+            boredom[self._row_index(len(slates)), self.item_topic[slates]] += added
+        else:
+            added = c.boredom_shown + c.boredom_clicked * click
+            rows = np.repeat(np.arange(len(slates)), slates.shape[1])
+            np.add.at(boredom, (rows, self.item_topic[slates].ravel()), added.ravel())
 
         value = self.step_value(feedback)
         m = c.satisfaction_memory
         recent = np.concatenate([slates[:, ::-1], state.recent], axis=1)[:, : c.repeat_window]
-        return replace(
-            state,
+        return WorldState(
+            user_ids=state.user_ids,
             interest=interest,
             boredom=boredom,
-            recent=recent,
             satisfaction=m * state.satisfaction + (1 - m) * value,
             session_steps=state.session_steps + 1,
             session_value=state.session_value + value,
+            session_index=state.session_index,
+            recent=recent,
         )
 
     def leave_prob(self, state: WorldState, feedback: Feedback) -> np.ndarray:
         """Chance each user ends the session now (state after the step, its feedback)."""
         c = self.config
+        if len(state.user_ids) == 1:  # one user: Python floats, the same numbers
+            steps = int(state.session_steps[0])
+            logit = self._leave_logit(float(self.user_patience[state.user_ids[0]]),
+                                      float(state.satisfaction[0]), steps,
+                                      float(feedback["click"].max()) < 0.5)
+            return np.array([1.0 if steps >= c.max_session_steps else float(_sigmoid(logit))])
         no_click = feedback["click"].max(axis=1) < 0.5
-        logit = (
-            c.leave_bias
-            + self.user_patience[state.user_ids]
-            + c.leave_dissatisfaction * (c.satisfaction_ref - state.satisfaction)
-            + c.leave_fatigue * state.session_steps
-            + c.leave_no_click * no_click
-        )
-        prob = _sigmoid(logit)
-        return np.where(state.session_steps >= c.max_session_steps, 1.0, prob)
+        logit = self._leave_logit(self.user_patience[state.user_ids], state.satisfaction,
+                                  state.session_steps, no_click)
+        return np.where(state.session_steps >= c.max_session_steps, 1.0, _sigmoid(logit))
 
     def session_satisfaction(self, state: WorldState) -> np.ndarray:
         """Mean satisfaction per step of the current session (reference level if empty)."""
@@ -340,32 +437,36 @@ class SyntheticWorld:
         """Sampled seconds until each user's next session (log-normal around the mean)."""
         c = self.config
         base = self.return_gap_mean(state) - HOUR_S * c.min_gap_h
-        noise = np.exp(c.return_noise * rng.standard_normal(len(state)) - 0.5 * c.return_noise**2)
+        noise = np.exp(c.return_noise * rng.standard_normal(len(state.user_ids))
+                       - 0.5 * c.return_noise**2)
         return HOUR_S * c.min_gap_h + base * noise
 
     def next_session(self, state: WorldState, gap_s: np.ndarray) -> WorldState:
         """Start the next session: boredom fades over the gap, session counters reset."""
         c = self.config
         fade = 0.5 ** (np.asarray(gap_s, dtype=np.float64) / (HOUR_S * c.boredom_halflife_h))
-        return replace(
-            state,
+        b = len(state.user_ids)
+        return WorldState(
+            user_ids=state.user_ids,
+            interest=state.interest,
             boredom=state.boredom * fade[:, None],
-            satisfaction=np.full(len(state), c.satisfaction_ref),
-            session_steps=np.zeros(len(state), dtype=np.int64),
-            session_value=np.zeros(len(state)),
+            satisfaction=np.full(b, c.satisfaction_ref),
+            session_steps=np.zeros(b, dtype=np.int64),
+            session_value=np.zeros(b),
             session_index=state.session_index + 1,
+            recent=state.recent,
         )
 
     # ------------------------------------------------------------------ logs
     def generate_log(
         self,
-        policy: str | object = "epsilon_greedy",
+        policy: str | BehaviourPolicy = "epsilon_greedy",
         n_users: int | None = None,
         n_days: float = 7.0,
         seed: int = 0,
         slate_size: int = 1,
         truth: bool = False,
-    ):
+    ) -> InteractionLog:
         """Log a behaviour policy acting on the first `n_users` users for `n_days` days.
 
         `policy` is a name ('random', 'popularity', 'epsilon_greedy', 'click_greedy',
@@ -388,7 +489,7 @@ class SyntheticWorld:
     def _topic_boredom(self, state: WorldState, items: np.ndarray) -> np.ndarray:
         if items.ndim == 1:
             return state.boredom[:, self.item_topic[items]]
-        return np.take_along_axis(state.boredom, self.item_topic[items], axis=1)
+        return state.boredom[self._row_index(len(items)), self.item_topic[items]]
 
     @staticmethod
     def _per_item(values: np.ndarray, items: np.ndarray) -> np.ndarray:

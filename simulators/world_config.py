@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from offline_data.shared.config import ConfigMixin
 from offline_data.shared.errors import InputError
+from offline_data.shared.numbers import as_int, is_real
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,16 @@ class WorldConfig(ConfigMixin):
     """Mean item duration (seconds)."""
 
     def __post_init__(self) -> None:
+        # any integral / real type (numpy scalars too), stored as plain int / float
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int":
+                value = as_int(value, f"WorldConfig.{f.name}")
+            elif not is_real(value):
+                raise InputError(f"WorldConfig.{f.name} must be a number, got {value!r}")
+            else:
+                value = float(value)
+            object.__setattr__(self, f.name, value)
         positive = ("n_users", "n_items", "n_topics", "embed_dim", "topics_per_user",
                     "max_session_steps", "return_mean_h", "min_gap_h", "mean_duration_s",
                     "repeat_window")

@@ -59,11 +59,13 @@ def registry_kwargs(env_id, logged_sim, sim_set, tmp_path_factory, request):
 def test_every_registered_env_passes_both_checkers(env_id, logged_sim, sim_set,
                                                    tmp_path_factory, request):
     kwargs = registry_kwargs(env_id, logged_sim, sim_set, tmp_path_factory, request)
-    for extra in ({}, {"slate_size": 3}, {"slate_size": 2, "n_candidates": 8}):
+    for extra in ({"render_mode": "rgb_array"}, {"slate_size": 3},
+                  {"slate_size": 2, "n_candidates": 8}):
         env = gym.make(env_id, **kwargs, **extra)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unbounded user-feature Box warnings
-            check_env(env.unwrapped, skip_render_check=True)
+            # the first case also checks every declared render mode (each one made anew)
+            check_env(env.unwrapped, skip_render_check="render_mode" not in extra)
             sb3_check_env(env.unwrapped, warn=False)
         vec = recgym.make_vec(env_id, 3, **kwargs, **extra)
         obs, _ = vec.reset(seed=0)

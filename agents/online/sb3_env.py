@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from recgym.envs.vector import RecVectorEnv
@@ -26,7 +25,7 @@ def ids_as_box_space(space: spaces.Dict) -> spaces.Dict:
             item = fields[key]
             if isinstance(item, spaces.Discrete):
                 fields[key] = spaces.Box(0.0, float(item.n - 1), (1,), np.float32)
-            else:
+            elif isinstance(item, spaces.MultiDiscrete):
                 fields[key] = spaces.Box(0.0, float(np.max(item.nvec) - 1), item.shape,
                                          np.float32)
     return spaces.Dict(fields)
@@ -57,6 +56,7 @@ class RecSB3VecEnv(VecEnv):
             action_space = env.single_action_space
         else:
             action_space = spaces.Box(-1.0, 1.0, (self.embeddings.shape[1],), np.float32)
+        assert isinstance(env.single_observation_space, spaces.Dict)
         super().__init__(env.num_envs, ids_as_box_space(env.single_observation_space),
                          action_space)
         self.accumulator = EpisodeAccumulator(env.num_envs, env.reward_names,
@@ -65,13 +65,9 @@ class RecSB3VecEnv(VecEnv):
 
     # ------------------------------------------------------------------ VecEnv API
     def reset(self) -> dict[str, np.ndarray]:
-        for i, seed in enumerate(self._seeds):
-            if seed is not None:
-                self.vec._generators[i] = seeding.np_random(seed)[0]
-        self._reset_seeds()
         index = np.arange(self.num_envs)
-        self.core.reset(index, self.vec._keys(index))
-        self.vec._started = True
+        self.vec.reset_rows(index, seeds=self._seeds)
+        self._reset_seeds()
         self.accumulator.finish(index, np.zeros(self.num_envs, bool))
         return sb3_obs(self.core.observation())
 
@@ -79,6 +75,8 @@ class RecSB3VecEnv(VecEnv):
         self._actions = np.asarray(actions)
 
     def step_wait(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, list[dict]]:
+        if self._actions is None:
+            raise RuntimeError("step_wait() without step_async(actions)")
         actions = self.items(self._actions)
         reward, terminated, truncated, info = self.core.step(actions)
         index = np.arange(self.num_envs)
@@ -97,7 +95,7 @@ class RecSB3VecEnv(VecEnv):
                     "episode": {"r": metrics[j]["total_return"], "l": int(metrics[j]["steps"])},
                     "episode_rec": metrics[j],
                 }
-            self.core.reset(ended, self.vec._keys(ended))
+            self.vec.reset_rows(ended)
         return sb3_obs(self.core.observation()), reward.astype(np.float32), done, infos
 
     def items(self, actions: np.ndarray) -> np.ndarray:

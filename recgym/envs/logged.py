@@ -73,6 +73,7 @@ class LoggedEnv(RecEnv):
     |---|---|
     | `simulator` | a `LoggedUserSimulator` or a folder written by `save` / `recgym fit-sim` |
     | episode arguments | see `recgym.EnvConfig` |
+    | `render_mode` | "ansi", "human" or "rgb_array" (see `RecEnv`) |
 
     ## Version History
     - v0: initial version.
@@ -106,6 +107,7 @@ class SimSetEnv(RecEnv):
     | `simulator_set` | a `SimulatorSet` or a folder written by `SimulatorSet.save` |
     | `members` | 'train' (default), 'heldout', 'all' or a list of member indices |
     | episode arguments | see `recgym.EnvConfig` |
+    | `render_mode` | "ansi", "human" or "rgb_array" (see `RecEnv`) |
 
     ## Version History
     - v0: initial version.

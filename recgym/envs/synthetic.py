@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from offline_data.shared.numbers import as_int
 from recgym.envs.base import RecEnv
 from recgym.envs.vector import RecVectorEnv
 from simulators.synthetic import SyntheticWorld
@@ -17,7 +18,7 @@ def make_world(world: SyntheticWorld | WorldConfig | dict[str, Any] | None, worl
         return world
     if isinstance(world, dict):
         world = WorldConfig().replace(**world)
-    return SyntheticWorld(world, seed=world_seed)
+    return SyntheticWorld(world, seed=as_int(world_seed, "world_seed"))
 
 
 DEFAULT_REWARD = {"click": 1.0, "like": 1.0, "watch_ratio": 1.0, "retention": 5.0}
@@ -64,15 +65,21 @@ class SyntheticEnv(RecEnv):
     | `world_seed` | 0 | seed of the world's users and items |
     | episode arguments | see `recgym.EnvConfig` | `slate_size`, `history_len`, `n_candidates`, |
     | | | `max_sessions`, `max_steps`, `churn_after_h`, `reward_weights`, `users` |
+    | `render_mode` | None | "ansi", "human" or "rgb_array" (see `RecEnv`) |
 
     ## Version History
-    - v0: initial version.
+    - v0: initial version. Later additions that leave episodes unchanged: `render_mode`,
+      `ResetNeededError` when stepping after the end, numpy integer arguments.
 
     >>> import gymnasium as gym, recgym
     >>> env = gym.make("RecGym/Synthetic-v0", world={"n_users": 50, "n_items": 30})
     >>> obs, info = env.reset(seed=0)
     >>> obs["history_items"].shape
     (10,)
+    >>> text = gym.make("RecGym/Synthetic-v0", render_mode="ansi").unwrapped
+    >>> _ = text.reset(seed=0)
+    >>> text.render().splitlines()[0].startswith("user ")
+    True
     """
 
     def __init__(self, world: SyntheticWorld | WorldConfig | dict[str, Any] | None = None,

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from gymnasium.utils import seeding
 from gymnasium.vector import VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from offline_data.shared.errors import InputError
+from offline_data.shared.numbers import as_int, is_integral
+from recgym import render
 from recgym.core import RecCore
 from recgym.env_config import EnvConfig
+from recgym.envs.base import ResetNeededError, as_seed
 from recgym.rng import key_from
 from simulators.interface import UserSimulator
+
+VECTOR_RENDER_MODES = ("ansi", "rgb_array")
+VECTOR_METADATA: dict[str, Any] = {"render_modes": list(VECTOR_RENDER_MODES),
+                                   "render_fps": render.RENDER_FPS,
+                                   "autoreset_mode": "NextStep"}
+"""`RecVectorEnv.metadata`."""
 
 
 class RecVectorEnv(VectorEnv):
@@ -21,16 +32,23 @@ class RecVectorEnv(VectorEnv):
     Gymnasium's next-step autoreset: after an episode ends in a sub-environment, the next
     `step` resets it (its action is ignored) and returns the first observation of the new
     episode with reward 0. Sub-environment i seeded with `seed + i` follows exactly the same
-    trajectory as a single `RecEnv` reset with that seed.
+    trajectory as a single `RecEnv` reset with that seed. `reset_rows` starts chosen
+    sub-environments at once, for adapters with another autoreset (SB3's same-step one).
+
+    `render_mode` "ansi" or "rgb_array": `render()` returns a tuple with one frame per
+    sub-environment (a text view or a picture, as `RecEnv` renders; meant for a few
+    sub-environments). "human" (printing every user at every step) is not offered.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "autoreset_mode": "NextStep"}
+    metadata: dict[str, Any] = VECTOR_METADATA
 
     def __init__(self, simulator: UserSimulator, num_envs: int,
-                 config: EnvConfig | None = None, **env_kwargs: Any) -> None:
+                 config: EnvConfig | None = None, render_mode: str | None = None,
+                 **env_kwargs: Any) -> None:
         self.config = (config or EnvConfig()).replace(**env_kwargs)
+        self.render_mode = render.check_render_mode(render_mode, VECTOR_RENDER_MODES)
         self.simulator = simulator
-        self.num_envs = int(num_envs)
+        self.num_envs = as_int(num_envs, "num_envs", minimum=1)
         self.core = RecCore(simulator, self.config, self.num_envs)
         self.single_observation_space = self.core.spec.observation_space()
         self.single_action_space = self.core.spec.action_space()
@@ -40,30 +58,53 @@ class RecVectorEnv(VectorEnv):
         self._generators = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
         self._started = False
+        self._last: tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None = None
 
-    def reset(self, *, seed: int | list[int | None] | None = None,
+    def reset(self, *, seed: int | Sequence[int | None] | None = None,
               options: dict[str, Any] | None = None
               ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Reset every sub-environment; `seed` is an int (env i gets seed + i) or a list."""
-        seeds = ([seed + i for i in range(self.num_envs)] if isinstance(seed, int)
-                 else seed if seed is not None else [None] * self.num_envs)
-        if len(seeds) != self.num_envs:
-            raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
-        for i, s in enumerate(seeds):
-            if s is not None:
-                self._generators[i] = seeding.np_random(s)[0]
+        """Reset every sub-environment; `seed` is an integer (env i gets seed + i) or one
+        seed (or None) per env; `options={"user_id": ids}` picks the users."""
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif is_integral(seed):
+            first = as_int(seed, "seed", minimum=0)
+            seeds = [first + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)  # type: ignore[arg-type]
         users = None if not options or options.get("user_id") is None else options["user_id"]
         index = np.arange(self.num_envs)
-        self.core.reset(index, self._keys(index), user_ids=users)
-        self._needs_reset[:] = False
-        self._started = True
+        self.reset_rows(index, seeds, users)
         return self.core.observation(), self._info(index, None)
+
+    def reset_rows(self, index: Sequence[int] | np.ndarray,
+                   seeds: Sequence[int | None] | None = None, user_ids: Any = None) -> None:
+        """Start new episodes in sub-environments `index` now (the first call must start
+        all of them). `seeds`, one per row (None keeps that row's generator), reseeds
+        their generators first; `user_ids`, one per row, picks the users (default: drawn).
+        The rows then behave exactly as after `reset(seed=...)`; read their observations
+        with `core.observation()`."""
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        if seeds is not None:
+            seeds = list(seeds)
+            if len(seeds) != len(index):
+                raise InputError(f"reset got {len(seeds)} seeds for {len(index)} envs; give "
+                                 "one seed (or None) per env, or one integer")
+            for i, s in zip(index, seeds, strict=True):
+                if s is not None:
+                    self._generators[i] = seeding.np_random(as_seed(s))[0]
+        keys = np.array([key_from(self._generators[i]) for i in index], dtype=np.uint64)
+        self.core.reset(index, keys, user_ids=user_ids)
+        self._needs_reset[index] = False
+        self._started = True
+        if self._last is not None:
+            self._last[1][index] = False
 
     def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray,
                                           np.ndarray, dict[str, Any]]:
         """Step every sub-environment (those whose episode ended are reset instead)."""
         if not self._started:
-            raise RuntimeError("call reset() before step()")
+            raise ResetNeededError("call reset() before step()")
         n = self.num_envs
         resetting = np.flatnonzero(self._needs_reset)
         stepping = np.flatnonzero(~self._needs_reset)
@@ -72,7 +113,7 @@ class RecVectorEnv(VectorEnv):
         truncated = np.zeros(n, dtype=bool)
         info_rows = None
         if len(resetting):
-            self.core.reset(resetting, self._keys(resetting))
+            self.reset_rows(resetting)
         if len(stepping):
             actions = np.asarray(actions)
             part = actions if len(stepping) == n else actions[stepping]
@@ -80,14 +121,35 @@ class RecVectorEnv(VectorEnv):
                 part, None if len(stepping) == n else stepping)
             rewards[stepping], terminated[stepping], truncated[stepping] = reward, term, trunc
         self._needs_reset = terminated | truncated
-        return (self.core.observation(), rewards, terminated, truncated,
-                self._info(stepping, info_rows))
+        info = self._info(stepping, info_rows)
+        if self.render_mode is not None:
+            stepped = np.zeros(n, dtype=bool)
+            stepped[stepping] = True
+            self._last = (rewards, stepped, info)
+        return self.core.observation(), rewards, terminated, truncated, info
 
     @property
     def resetting_next(self) -> np.ndarray:
         """(num_envs,) bool: sub-environments whose episode just ended, so the next `step`
         resets them (their action is ignored and no transition happens)."""
         return self._needs_reset.copy()
+
+    def render(self) -> tuple[Any, ...] | None:
+        """One frame per sub-environment (see the class docstring); None without a
+        render mode or before the first reset."""
+        if self.render_mode is None or not self._started:
+            return None
+        frames: list[str | np.ndarray] = []
+        for row in range(self.num_envs):
+            last = None
+            if self._last is not None and self._last[1][row]:
+                rewards, _, info = self._last
+                last = render.StepRecord(info["slate"][row], info["slate_feedback"][row],
+                                         info["reward_vector"][row], float(rewards[row]))
+            view = render.view_of(self.core, row, last)
+            frames.append(render.picture(view) if self.render_mode == "rgb_array"
+                          else render.text(view))
+        return tuple(frames)
 
     def get_state(self) -> dict[str, Any]:
         """Arrays and generator states that make `set_state` continue exactly from here."""
@@ -103,9 +165,7 @@ class RecVectorEnv(VectorEnv):
         for generator, saved in zip(self._generators, state["generators"], strict=True):
             generator.bit_generator.state = saved
         self._started = bool(state["started"])
-
-    def _keys(self, index: np.ndarray) -> np.ndarray:
-        return np.array([key_from(self._generators[i]) for i in index], dtype=np.uint64)
+        self._last = None
 
     def _info(self, stepped: np.ndarray, rows: dict[str, np.ndarray] | None) -> dict[str, Any]:
         """Vector info: arrays over all sub-environments, with `_key` masks of those that
@@ -132,5 +192,6 @@ class RecVectorEnv(VectorEnv):
         return info
 
     def item_embeddings(self) -> np.ndarray:
-        """(n_items, d) item embeddings of the simulator."""
-        return np.asarray(self.simulator.item_embeddings(), np.float32)
+        """(n_items, d) item embeddings of the simulator; `MissingFeatureError` when it has
+        none (as `RecEnv.item_embeddings`)."""
+        return self.core.item_embeddings()

@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from offline_data.shared.errors import InputError
+from recgym.envs.base import rec_env
 from recgym.masking import seen_mask
 
 
@@ -61,7 +62,7 @@ class ContinuousAction(gym.ActionWrapper):
 
     def __init__(self, env: gym.Env, embeddings: np.ndarray | None = None) -> None:
         super().__init__(env)
-        base = env.unwrapped
+        base = self._base = rec_env(env, "ContinuousAction")
         table = embeddings if embeddings is not None else base.item_embeddings()
         self.embeddings = np.asarray(table, dtype=np.float32)
         n_items = base.core.n_items
@@ -77,6 +78,6 @@ class ContinuousAction(gym.ActionWrapper):
         if vector.shape[1] != self.embeddings.shape[1]:
             raise InputError(f"a ContinuousAction action has {self.embeddings.shape[1]} "
                              f"numbers, got {vector.shape[1]}")
-        candidates = self.env.unwrapped.core.candidates
+        candidates = self._base.core.candidates
         chosen = embedding_actions(vector, self.embeddings, self.slate_size, candidates)[0]
         return int(chosen[0]) if self.slate_size == 1 else chosen

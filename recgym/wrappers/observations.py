@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from offline_data.shared.errors import InputError
+from recgym.envs.base import rec_env
 
 ID_KEYS = ("user_id", "history_items", "candidates")
 
@@ -28,9 +29,14 @@ class FlattenHistory(gym.ObservationWrapper):
         if items not in ("embedding", "id"):
             raise InputError(f"items must be 'embedding' or 'id', got {items!r}")
         self.items = items
-        self.spec_sizes = env.unwrapped.core.spec
+        base = rec_env(env, "FlattenHistory")
+        self.spec_sizes = base.core.spec
+        if not isinstance(env.observation_space, spaces.Dict):
+            raise InputError(f"FlattenHistory needs a Dict observation space, got "
+                             f"{env.observation_space}")
+        self._dict_space = env.observation_space
         if items == "embedding":
-            table = np.asarray(env.unwrapped.item_embeddings(), np.float32)
+            table = base.item_embeddings()
             self.table = np.vstack([table, np.zeros((1, table.shape[1]), np.float32)])
             dim = len(self.observation_sample())
         else:
@@ -39,8 +45,8 @@ class FlattenHistory(gym.ObservationWrapper):
 
     def observation_sample(self) -> np.ndarray:
         """A flattened zero observation (used to size the space)."""
-        zero = {k: np.zeros(v.shape, dtype=v.dtype) for k, v in
-                self.env.observation_space.spaces.items()}
+        zero = {k: np.zeros(v.shape or (), dtype=v.dtype) for k, v in
+                self._dict_space.spaces.items()}
         zero["history_items"] = np.full_like(zero["history_items"], self.spec_sizes.n_items)
         return self.observation(zero)
 
@@ -70,16 +76,20 @@ class IdsAsBox(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
+        if not isinstance(env.observation_space, spaces.Dict):
+            raise InputError(f"IdsAsBox needs a Dict observation space, got "
+                             f"{env.observation_space}")
         fields = dict(env.observation_space.spaces)
         for key in ID_KEYS:
             if key not in fields:
                 continue
             space = fields[key]
-            high = (space.n - 1 if isinstance(space, spaces.Discrete)
-                    else int(np.max(space.nvec)) - 1)
-            shape = (1,) if isinstance(space, spaces.Discrete) else space.shape
-            fields[key] = spaces.Box(0.0, float(high), shape, np.float32)
-        self.observation_space = spaces.Dict(fields)
+            if isinstance(space, spaces.Discrete):
+                fields[key] = spaces.Box(0.0, float(space.n - 1), (1,), np.float32)
+            elif isinstance(space, spaces.MultiDiscrete):
+                fields[key] = spaces.Box(0.0, float(int(np.max(space.nvec)) - 1), space.shape,
+                                         np.float32)
+        self.observation_space = self._boxes = spaces.Dict(fields)
 
     def observation(self, observation: dict[str, Any]) -> dict[str, Any]:
         """Ids as float32 arrays."""
@@ -87,5 +97,5 @@ class IdsAsBox(gym.ObservationWrapper):
         for key in ID_KEYS:
             if key in out:
                 out[key] = np.asarray(out[key], np.float32).reshape(
-                    self.observation_space[key].shape)
+                    self._boxes[key].shape or ())
         return out

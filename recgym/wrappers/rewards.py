@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from recgym.envs.base import rec_env
 from recgym.metrics import EpisodeAccumulator
 from recgym.rewards import weight_vector
 
@@ -18,7 +19,7 @@ class RewardWeights(gym.Wrapper):
 
     def __init__(self, env: gym.Env, weights: Mapping[str, float]) -> None:
         super().__init__(env)
-        self.names = list(env.unwrapped.reward_names)
+        self.names = list(rec_env(env, "RewardWeights").reward_names)
         self.weights = weight_vector(self.names, weights)
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
@@ -34,7 +35,7 @@ class RecordRecMetrics(gym.Wrapper):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        base = env.unwrapped
+        base = rec_env(env, "RecordRecMetrics")
         self.accumulator = EpisodeAccumulator(1, base.reward_names, base.config.slate_size)
         self.episodes: list[dict[str, float]] = []
 
@@ -55,4 +56,4 @@ class RecordRecMetrics(gym.Wrapper):
             metrics = self.accumulator.finish(row, np.array([info["churned"]]))[0]
             info = {**info, "episode_rec": metrics}
             self.episodes.append(metrics)
-        return obs, reward, terminated, truncated, info
+        return obs, float(reward), terminated, truncated, info
