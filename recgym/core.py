@@ -394,6 +394,11 @@ class RecCore:
             out[:, chunk] = self._predict.predict(state, np.tile(chunk, (len(idx), 1)))[primary]
         return out
 
+    @property
+    def has_item_embeddings(self) -> bool:
+        """Whether the simulator offers item embeddings (`HasItemEmbeddings`)."""
+        return self._embeddings is not None
+
     def item_embeddings(self) -> np.ndarray:
         """(n_items, d) float32 item embeddings of the simulator (`HasItemEmbeddings`), for
         embedding-space actions; `MissingFeatureError` when it has none."""

@@ -78,12 +78,9 @@ class LinUCBAgent(Explorer):
     @classmethod
     def create(cls, env: Any, config: Any = None) -> LinUCBAgent:
         """A new agent for `env`, with its item embeddings (none if it has none)."""
-        base = unwrap_env(env)
-        try:
-            embeddings = base.item_embeddings()
-        except (AttributeError, TypeError, NotImplementedError):
-            embeddings = None
-        return cls(base.core.spec, config, embeddings=embeddings)
+        core = unwrap_env(env).core
+        embeddings = core.item_embeddings() if core.has_item_embeddings else None
+        return cls(core.spec, config, embeddings=embeddings)
 
     def context(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """The context vectors (B, dim) of a batched observation."""
