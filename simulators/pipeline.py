@@ -110,7 +110,7 @@ def baseline_report(sim: LoggedUserSimulator, train: InteractionLog, log: Intera
     out: dict[str, Any] = {}
     for signal in sim.signals:
         y = log.interactions[signal.name].to_numpy(dtype=np.float64)[mask]
-        entry = {
+        entry: dict[str, Any] = {
             "simulator": signal_metrics(signal.is_binary, y, own[signal.name]),
             "popularity": signal_metrics(signal.is_binary, y,
                                          popularity_baseline(train, log, mask, signal.name)),
