@@ -21,19 +21,12 @@ from offline_data.log import InteractionLog
 from offline_data.schema import ITEM, SESSION, USER
 from offline_data.shared.errors import InputError
 from offline_data.shared.units import DAY_S, HOUR_S
+from simulators.calibration import expected_calibration_error
 from simulators.fitting import RowInputs, row_inputs
 from simulators.interface import make_distinct
 from simulators.logged import LoggedUserSimulator
 
 CHUNK = 8192
-
-
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Mean |observed rate - predicted probability| over equal-width bins, row-weighted."""
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    count = np.bincount(which, minlength=bins)
-    gap = np.abs(np.bincount(which, y, minlength=bins) - np.bincount(which, p, minlength=bins))
-    return float(gap.sum() / max(count.sum(), 1))
 
 
 def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:

@@ -15,6 +15,14 @@ from offline_data.log import InteractionLog
 from offline_data.schema import ITEM, SESSION, TIMESTAMP, USER, Signal
 from offline_data.shared.errors import InputError
 from offline_data.shared.units import HOUR_S
+from simulators.calibration import (
+    Calibration,
+    ResponseMaps,
+    calibrate_heads,
+    expected_calibration_error,
+    fit_platt,
+    sigmoid,
+)
 from simulators.features import (
     Steps,
     category_columns,
@@ -236,15 +244,18 @@ def fit(
     response = ResponseNet(log.n_users, log.n_items, ux, ix, [s.is_binary for s in signals],
                            primary, config, category_columns(item_names)).to(device)
     report: dict[str, Any] = {"rows": n, "train_rows": len(train_idx), "val_rows": len(val_idx)}
-    report["response"] = _fit_response(response, rows, meta, tensors, train_idx, val_idx,
-                                       config, device)
+    report["response"], response_maps = _fit_response(response, rows, meta, tensors, train_idx,
+                                                      val_idx, config, device)
     leave = UserContextNet(log.n_users, ux, LEAVE_CONTEXT + 2 * len(signals), 1).to(device)
-    report["leave"] = _fit_leave(leave, log, rows, tensors, is_val, user_weights, config, device)
+    report["leave"], leave_map = _fit_leave(leave, log, rows, tensors, is_val, user_weights,
+                                            config, device)
     returns = UserContextNet(log.n_users, ux, 2 + len(signals), len(edges)).to(device)
     report["return"] = _fit_return(returns, log, rows, tensors, edges, cutoff, user_weights,
                                    config, device)
     report["seconds"] = round(time.perf_counter() - started, 2)
-    meta = dataclasses.replace(meta, fit_report=report)
+    calibration = Calibration(response_maps, leave_map)
+    meta = dataclasses.replace(meta, fit_report=report,
+                               calibration=None if calibration.is_identity else calibration)
     return LoggedUserSimulator(meta, response, leave, returns, tensors, device=device)
 
 
@@ -285,9 +296,10 @@ def _weighted(idx: np.ndarray, user: np.ndarray, weights: np.ndarray | None) -> 
 def _fit_response(
     net: ResponseNet, rows: RowInputs, meta: FittedMeta, tensors: SimulatorTensors,
     train_idx: np.ndarray, val_idx: np.ndarray, config: SimulatorConfig, device: torch.device,
-) -> dict[str, float]:
-    """Train the response model: every signal's loss on the training rows, early stopping
-    on the validation rows."""
+) -> tuple[dict[str, Any], ResponseMaps]:
+    """Train the response model (every signal's loss on the training rows, early stopping
+    on the validation rows), then fit the Platt maps of its binary heads on the validation
+    rows (identity maps when `config.calibrate` is off)."""
     n_users, n_items = meta.n_users, meta.n_items
     targets = rows.targets.copy()
     for s, signal in enumerate(meta.signals):
@@ -344,22 +356,54 @@ def _fit_response(
     def val_fn(batch: torch.Tensor) -> torch.Tensor:
         return losses_of(batch, gaussian=False)
 
-    return fit_rows(net, loss_fn, torch.from_numpy(train_idx).to(device),
-                    torch.from_numpy(val_idx).to(device), epochs=config.epochs,
-                    batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
-                    patience=config.patience, seed=config.seed, desc="response model",
-                    val_fn=val_fn,
-                    progress=config.progress)
+    report: dict[str, Any] = fit_rows(
+        net, loss_fn, torch.from_numpy(train_idx).to(device),
+        torch.from_numpy(val_idx).to(device), epochs=config.epochs, batch_size=config.batch_size,
+        lr=config.lr, weight_decay=config.weight_decay, patience=config.patience,
+        seed=config.seed, desc="response model", val_fn=val_fn, progress=config.progress)
+    if not config.calibrate:
+        return report, Calibration.identity(len(binary)).response
+
+    @torch.no_grad()
+    def logits_of(batch: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+        """Primary logit and each other binary head's logit given the logged primary value
+        (eval mode, no id dropout)."""
+        i = t["item"][batch]
+        seen = torch.where(i == n_items, torch.full_like(i, -1), i)
+        reps = net.encode(t["user"][batch], i, t["hist"][batch], t["fb"][batch],
+                          t["ctx"][batch], t["profile"][batch], t["age"][batch], seen)
+        outs = net.conditional(reps, t["y"][batch][:, p])
+        return net.primary_logit(reps), [out[:, 0] if out is not None and binary[s] else None
+                                         for s, out in enumerate(outs)]
+
+    net.eval()
+    primary_parts: list[torch.Tensor] = []
+    head_parts: dict[int, list[torch.Tensor]] = {}
+    for batch in torch.from_numpy(val_idx).to(device).split(4 * config.batch_size):
+        logit, outs = logits_of(batch)
+        primary_parts.append(logit)
+        for s, out in enumerate(outs):
+            if out is not None:
+                head_parts.setdefault(s, []).append(out)
+    primary_logit = torch.cat(primary_parts).cpu().numpy()
+    conditional = [torch.cat(head_parts[s]).cpu().numpy() if s in head_parts else None
+                   for s in range(len(binary))]
+    maps, calibration = calibrate_heads(primary_logit, conditional, rows.targets[val_idx], p,
+                                        [s.name for s in meta.signals])
+    report["calibration"] = calibration
+    return report, maps
 
 
 def _fit_leave(
     net: UserContextNet, log: InteractionLog, rows: RowInputs, tensors: SimulatorTensors,
     is_val: np.ndarray, user_weights: np.ndarray | None, config: SimulatorConfig,
     device: torch.device,
-) -> dict[str, float]:
+) -> tuple[dict[str, Any], tuple[float, float]]:
     """Hazard of ending the session after each step (its feedback: the best item of the
     slate, as the simulator sees it); the last step of a session whose end is too close to
-    the end of the log to know is left out."""
+    the end of the log to know is left out. Returns the training report and the Platt map
+    of the hazard's logit, fitted on the validation steps (the identity when
+    `config.calibrate` is off)."""
     sessions = log.sessions
     steps = rows.steps
     start = steps.starts
@@ -389,11 +433,24 @@ def _fit_leave(
             if net.training else u[batch]
         return F.binary_cross_entropy_with_logits(net(users, x[batch])[:, 0], y[batch])
 
-    return fit_rows(net, loss_fn, torch.from_numpy(train_idx).to(device),
-                    torch.from_numpy(val_idx).to(device), epochs=config.aux_epochs,
-                    batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
-                    patience=config.patience, seed=config.seed, desc="leave model",
-                    progress=config.progress)
+    report: dict[str, Any] = fit_rows(
+        net, loss_fn, torch.from_numpy(train_idx).to(device),
+        torch.from_numpy(val_idx).to(device), epochs=config.aux_epochs,
+        batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
+        patience=config.patience, seed=config.seed, desc="leave model", progress=config.progress)
+    if not config.calibrate:
+        return report, (1.0, 0.0)
+    with torch.no_grad():
+        net.eval()
+        val = torch.from_numpy(val_idx).to(device)
+        logit = net(u[val], x[val])[:, 0].cpu().numpy().astype(np.float64)
+    target = last_step[val_idx].astype(np.float64)
+    scale, shift = fit_platt(logit, target)
+    report["calibration"] = {
+        "scale": scale, "shift": shift,
+        "val_ece_before": expected_calibration_error(target, sigmoid(logit)),
+        "val_ece_after": expected_calibration_error(target, sigmoid(scale * logit + shift))}
+    return report, (scale, shift)
 
 
 def _fit_return(
