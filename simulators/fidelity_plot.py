@@ -18,6 +18,9 @@ from simulators.calibration import expected_calibration_error
 
 BINS = 10
 """Points per reliability curve: deciles of each model's predictions."""
+MIN_POSITIVES = 100
+"""A signal's reliability diagram is drawn when it has this many held-out positives (and
+negatives): with fewer, ten points of about ten positives each are mostly noise."""
 STYLE: dict[str, dict[str, Any]] = {
     "simulator": {"color": "C0", "lw": 2.2, "marker": "o"},
     "simulator, uncalibrated": {"color": "C0", "lw": 1.2, "ls": "--", "marker": ".",
@@ -57,21 +60,35 @@ def reliability(y: np.ndarray, p: np.ndarray, bins: int = BINS
 
 
 def fidelity_png(data: FidelityData, report: dict[str, Any], dpi: int = 110) -> bytes:
-    """The plot as PNG bytes (matplotlib's Agg canvas; no global pyplot state)."""
-    signals = list(data.outcomes)
-    columns = max(len(signals), 2)
-    fig = Figure(figsize=(4.4 * columns, 8.6), layout="constrained")
+    """The plot as PNG bytes (matplotlib's Agg canvas; no global pyplot state): one
+    reliability diagram per binary signal with at least `MIN_POSITIVES` held-out positives
+    and negatives (up to four a row; rarer signals are named, their curves would be noise),
+    then the session-length and return-gap distributions."""
+    counts = {name: (int(y.sum()), int(len(y) - y.sum())) for name, y in data.outcomes.items()}
+    shown = [name for name, (pos, neg) in counts.items() if min(pos, neg) >= MIN_POSITIVES]
+    if not shown and counts:
+        shown = list(counts)[:1]
+    rare = [f"{name} ({counts[name][0]})" for name in counts if name not in shown]
+    columns = min(4, max(len(shown), 2))
+    rows = max(1, -(-len(shown) // columns))
+    fig = Figure(figsize=(4.6 * columns, 4.5 * rows + 4.3), layout="constrained")
     FigureCanvasAgg(fig)
-    parts = fig.subfigures(2, 1, height_ratios=[1.0, 0.9], squeeze=False)
+    parts = fig.subfigures(2, 1, height_ratios=[4.5 * rows, 4.0], squeeze=False)
     top, bottom = parts[0, 0], parts[1, 0]
-    source = report.get("data", {})
-    fig.suptitle("\n".join(textwrap.wrap(
-        f"Fidelity of the simulator fitted to {source.get('source', 'a log')} "
-        f"(held out: {source.get('held_out', '?')})", 110)), fontsize=12)
-    axes = top.subplots(1, columns, squeeze=False)[0]
-    for ax, name in zip(axes, signals, strict=False):
+    info = report.get("data", {})
+    source = str(info.get("source", "a log"))
+    if "/" in source and "(" not in source:  # a path: its last part names the data
+        source = source.rstrip("/").rsplit("/", 1)[-1]
+    title = (f"Fidelity of the simulator fitted to {source}; held out: "
+             f"{info.get('held_out', '?')}")
+    if rare:
+        title += (f". Reliability not drawn for signals with under {MIN_POSITIVES} held-out "
+                  f"positives: {', '.join(rare)}")
+    fig.suptitle("\n".join(textwrap.wrap(title, 30 * columns)), fontsize=12)
+    axes = top.subplots(rows, columns, squeeze=False).ravel()
+    for ax, name in zip(axes, shown, strict=False):
         _reliability_panel(ax, name, data.outcomes[name], data.predictions[name])
-    for ax in axes[len(signals):]:
+    for ax in axes[len(shown):]:
         ax.set_visible(False)
     length_ax, gap_ax = bottom.subplots(1, 2)
     _length_panel(length_ax, data, report.get("session_length", {}))
@@ -88,7 +105,7 @@ def _reliability_panel(ax: Axes, name: str, y: np.ndarray, models: dict[str, np.
         p = np.clip(np.asarray(p, np.float64), 0.0, 1.0)
         mean_p, rate, _ = reliability(y, p)
         ece = expected_calibration_error(y, p)
-        ax.plot(mean_p, rate, label=f"{model} (ECE {ece:.3f})",
+        ax.plot(mean_p, rate, label=f"{model} (ECE {ece:.4f})",
                 **STYLE.get(model, {"lw": 1.2, "marker": "."}))
         high = max(high, float(mean_p.max()), float(rate.max()))
     high = min(1.0, high * 1.08 + 1e-3)
@@ -101,7 +118,7 @@ def _reliability_panel(ax: Axes, name: str, y: np.ndarray, models: dict[str, np.
     ax.set_xlabel(f"predicted P({name})")
     ax.set_ylabel(f"observed {name} rate")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="best")
 
 
 def _survival(lengths: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +172,7 @@ def _gap_panel(ax: Axes, data: FidelityData, stats: dict[str, Any]) -> None:
                 label=f"{label} (mean {hours.mean():.1f} h, {len(hours):,} seen)", **style)
     ax.set_xscale("log")
     ax.set_ylim(0, 1)
-    ax.set_title("return gap after held-out sessions (returns seen before the log ends)\n"
+    ax.set_title("return gap after held-out sessions (returns before the log ends)\n"
                  f"KS {stats.get('ks', float('nan')):.3f}", fontsize=10)
     ax.set_xlabel("hours until the next session (log scale)")
     ax.set_ylabel("share of returns within that time")
