@@ -131,6 +131,17 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
     return float(gap.sum() / max(count.sum(), 1))
 
 
+def ece_floor(p: np.ndarray, bins: int = 10) -> float:
+    """About the ECE that perfectly calibrated probabilities `p` would show on this many
+    rows through sampling noise alone (per bin, the expected |observed - predicted| count of
+    a sum of Bernoulli draws, by the normal approximation): ECEs near it cannot be told
+    apart on this sample."""
+    p = np.asarray(p, dtype=np.float64)
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    variance = np.bincount(which, p * (1 - p), minlength=bins)
+    return float(np.sqrt(2 * variance / np.pi).sum() / max(len(p), 1))
+
+
 def calibrate_heads(
     primary_logit: np.ndarray, conditional_logits: list[np.ndarray | None], y: np.ndarray,
     primary: int, names: list[str],
