@@ -131,11 +131,11 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
     return float(gap.sum() / max(count.sum(), 1))
 
 
-def ece_floor(p: np.ndarray, bins: int = 10) -> float:
-    """About the ECE that perfectly calibrated probabilities `p` would show on this many
-    rows through sampling noise alone (per bin, the expected |observed - predicted| count of
-    a sum of Bernoulli draws, by the normal approximation): ECEs near it cannot be told
-    apart on this sample."""
+def ece_noise(p: np.ndarray, bins: int = 10) -> float:
+    """The expected ECE of perfectly calibrated probabilities `p` on this many rows, from
+    sampling noise alone (per bin, the expected |observed - predicted| count of a sum of
+    Bernoulli draws, by the normal approximation). A measured ECE near it (above or below)
+    says the predictions are as well calibrated as this sample can tell."""
     p = np.asarray(p, dtype=np.float64)
     which = np.minimum((p * bins).astype(int), bins - 1)
     variance = np.bincount(which, p * (1 - p), minlength=bins)

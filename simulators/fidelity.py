@@ -21,7 +21,7 @@ from offline_data.log import InteractionLog
 from offline_data.schema import ITEM, SESSION, USER
 from offline_data.shared.errors import InputError
 from offline_data.shared.units import DAY_S, HOUR_S
-from simulators.calibration import ece_floor, expected_calibration_error
+from simulators.calibration import ece_noise, expected_calibration_error
 from simulators.fitting import RowInputs, row_inputs
 from simulators.interface import make_distinct
 from simulators.logged import LoggedUserSimulator
@@ -31,12 +31,12 @@ CHUNK = 8192
 
 def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """AUC (NaN when only one class is present), log-loss, ECE (10 equal-width bins) and
-    `ece_floor`, about the ECE that sampling noise alone gives these predictions on this
-    many rows (see `calibration.ece_floor`)."""
+    `ece_noise`, the ECE that sampling noise alone would give perfectly calibrated
+    predictions on these rows (see `calibration.ece_noise`)."""
     p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
     auc = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
     return {"auc": auc, "logloss": float(log_loss(y, p, labels=[0, 1])),
-            "ece": expected_calibration_error(y, p), "ece_floor": ece_floor(p)}
+            "ece": expected_calibration_error(y, p), "ece_noise": ece_noise(p)}
 
 
 def continuous_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
