@@ -118,7 +118,7 @@ def _reliability_panel(ax: Axes, name: str, y: np.ndarray, models: dict[str, np.
     ax.set_xlabel(f"predicted P({name})")
     ax.set_ylabel(f"observed {name} rate")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="lower right")  # near the diagonal, that corner stays empty
 
 
 def _survival(lengths: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
