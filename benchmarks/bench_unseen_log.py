@@ -62,7 +62,9 @@ def main() -> None:
     parser.add_argument("--out", help="also save the simulator, fidelity.json and .png here")
     parser.add_argument("--json", action="store_true", help="print fidelity.json instead")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="recgym-unseen-"))
+    scratch = Path(tempfile.mkdtemp(prefix="recgym-unseen-"))
+    folder = scratch / f"kuairand-{args.users}-users-seed-{args.seed}"  # names the log
+    folder.mkdir()
     try:
         rows = user_subset(Path(args.data), folder, args.users, args.min_rows, args.seed)
         log = load_kuairand(folder)
@@ -71,7 +73,7 @@ def main() -> None:
                                    seed=args.fit_seed)
         seconds = time.perf_counter() - started
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     if args.out:
         result.save(args.out, overwrite=True)
     if args.json:

@@ -141,8 +141,8 @@ def _length_panel(ax: Axes, data: FidelityData, stats: dict[str, Any]) -> None:
                 **style)
     ax.set_yscale("log")
     ax.set_xlim(1, top)
-    ax.set_title(f"session length: held-out sessions replayed ({len(log_len):,})\n"
-                 f"KS {stats.get('ks', float('nan')):.3f}", fontsize=10)
+    ax.set_title(f"session length of the held-out sessions, replayed\n({len(log_len):,} "
+                 f"sessions; KS {stats.get('ks', float('nan')):.3f})", fontsize=10)
     ax.set_xlabel("steps in the session")
     ax.set_ylabel("share of sessions with at least that many steps")
     ax.grid(alpha=0.3, which="both")
@@ -172,8 +172,8 @@ def _gap_panel(ax: Axes, data: FidelityData, stats: dict[str, Any]) -> None:
                 label=f"{label} (mean {hours.mean():.1f} h, {len(hours):,} seen)", **style)
     ax.set_xscale("log")
     ax.set_ylim(0, 1)
-    ax.set_title("return gap after held-out sessions (returns before the log ends)\n"
-                 f"KS {stats.get('ks', float('nan')):.3f}", fontsize=10)
+    ax.set_title("return gap after the held-out sessions\n(returns before the log ends; "
+                 f"KS {stats.get('ks', float('nan')):.3f})", fontsize=10)
     ax.set_xlabel("hours until the next session (log scale)")
     ax.set_ylabel("share of returns within that time")
     ax.grid(alpha=0.3, which="both")
