@@ -105,11 +105,12 @@ def _reliability_panel(ax: Axes, name: str, y: np.ndarray, models: dict[str, np.
         p = np.clip(np.asarray(p, np.float64), 0.0, 1.0)
         mean_p, rate, _ = reliability(y, p)
         ece = expected_calibration_error(y, p)
-        ax.plot(mean_p, rate, label=f"{model} (ECE {ece:.4f})",
+        short = "uncalibrated" if model == "simulator, uncalibrated" else model
+        ax.plot(mean_p, rate, label=f"{short} (ECE {ece:.4f})",
                 **STYLE.get(model, {"lw": 1.2, "marker": "."}))
         high = max(high, float(mean_p.max()), float(rate.max()))
     high = min(1.0, high * 1.08 + 1e-3)
-    ax.plot([0, high], [0, high], color="0.6", lw=1, ls=":", label="perfect calibration")
+    ax.plot([0, high], [0, high], color="0.6", lw=1, ls=":", label="ideal")
     ax.set_xlim(0, high)
     ax.set_ylim(0, high)
     ax.set_aspect("equal")
@@ -118,7 +119,8 @@ def _reliability_panel(ax: Axes, name: str, y: np.ndarray, models: dict[str, np.
     ax.set_xlabel(f"predicted P({name})")
     ax.set_ylabel(f"observed {name} rate")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")  # near the diagonal, that corner stays empty
+    # the curves run near the diagonal, which never enters the upper-left corner
+    ax.legend(fontsize=7.5, loc="upper left")
 
 
 def _survival(lengths: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
