@@ -70,12 +70,31 @@ def fidelity_text(report: dict[str, Any]) -> str:
             cells = [base.get(k, {}).get(metric) for k in ("popularity", "user_item", "mean")]
             text = "".join(f"{c:>11.4f}" if c is not None else f"{'':>11}" for c in cells)
             lines.append(f"  {name:<14} {metric:<8} {value:>10.4f}{text}")
+    calibration = report.get("calibration")
+    if calibration:
+        lines += ["", "  calibration (Platt maps fitted on the validation slice), held-out ECE "
+                      "before -> after:"]
+        for name, entry in calibration["signals"].items():
+            base = baselines.get(name, {}).get("user_item_uncalibrated")
+            after = baselines.get(name, {}).get("user_item")
+            other = (f"   (user-item {base['ece']:.4f} -> {after['ece']:.4f})"
+                     if base and after else "")
+            lines.append(f"    {name:<14} {entry['ece_before']:.4f} -> {entry['ece_after']:.4f}"
+                         f"   AUC {entry['auc_before']:.4f} -> {entry['auc_after']:.4f}{other}")
+        leave = calibration.get("leave")
+        if leave:
+            lines.append(f"    {'leave hazard':<14} {leave['val_ece_before']:.4f} -> "
+                         f"{leave['val_ece_after']:.4f}   (validation slice)")
     lines.append("")
+    before = (calibration or {}).get("uncalibrated_sessions", {})
     for key, label, unit in (("session_length", "session length", "steps"),
                              ("return_gap", "return gap", "hours")):
         s = report[key]
+        raw = before.get(key)
+        note = (f"  (uncalibrated: sim mean {raw['sim_mean']:.2f}, KS {raw['ks']:.3f})"
+                if raw else "")
         lines.append(f"  {label:<15} log mean {s['log_mean']:8.2f}  sim mean {s['sim_mean']:8.2f}"
-                     f"  KS {s['ks']:.3f}  ({unit})")
+                     f"  KS {s['ks']:.3f}  ({unit}){note}")
     truth = report.get("ground_truth")
     if truth:
         lines += ["", "  ground truth (synthetic world, held-out days):",

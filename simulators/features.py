@@ -47,11 +47,11 @@ def encode_table(table: pd.DataFrame | None, n_rows: int) -> tuple[np.ndarray, l
         name = str(column)
         series = _hashable(table[column])
         numeric = pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan) if numeric else None
         distinct = series.nunique(dropna=True)
         if distinct == 0:
             continue
-        if numeric and not _is_category(values, distinct, name):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan) if numeric else None
+        if values is not None and not _is_category(values, distinct, name):
             block, block_names = _numeric(values, name)
         else:
             encoded = _one_hot(series, name)

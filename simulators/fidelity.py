@@ -21,28 +21,22 @@ from offline_data.log import InteractionLog
 from offline_data.schema import ITEM, SESSION, USER
 from offline_data.shared.errors import InputError
 from offline_data.shared.units import DAY_S, HOUR_S
-from simulators.features import Steps
-from simulators.fitting import row_inputs
+from simulators.calibration import ece_noise, expected_calibration_error
+from simulators.fitting import RowInputs, row_inputs
 from simulators.interface import make_distinct
 from simulators.logged import LoggedUserSimulator
 
 CHUNK = 8192
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Mean |observed rate - predicted probability| over equal-width bins, row-weighted."""
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    count = np.bincount(which, minlength=bins)
-    gap = np.abs(np.bincount(which, y, minlength=bins) - np.bincount(which, p, minlength=bins))
-    return float(gap.sum() / max(count.sum(), 1))
-
-
 def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """AUC (NaN when only one class is present), log-loss and ECE."""
+    """AUC (NaN when only one class is present), log-loss, ECE (10 equal-width bins) and
+    `ece_noise`, the ECE that sampling noise alone would give perfectly calibrated
+    predictions on these rows (see `calibration.ece_noise`)."""
     p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
     auc = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
     return {"auc": auc, "logloss": float(log_loss(y, p, labels=[0, 1])),
-            "ece": expected_calibration_error(y, p)}
+            "ece": expected_calibration_error(y, p), "ece_noise": ece_noise(p)}
 
 
 def continuous_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -112,11 +106,11 @@ def predict_rows(sim: LoggedUserSimulator, log: InteractionLog, mask: np.ndarray
         if not len(chunk):
             continue
         state = sim.state_from_history(
-            rows["user"][chunk], rows["hist_items"][chunk], rows["hist_feedback"][chunk],
-            session_index=rows["session_index"][chunk], session_steps=rows["position"][chunk],
-            profile_sum=rows["profile_sum"][chunk], profile_count=rows["profile_count"][chunk],
-            hours_since=rows["hours_since"][chunk], hist_hours=rows["hist_hours"][chunk])
-        pred = sim.predict(state, rows["item"][chunk][:, None])
+            rows.user[chunk], rows.hist_items[chunk], rows.hist_feedback[chunk],
+            session_index=rows.session_index[chunk], session_steps=rows.position[chunk],
+            profile_sum=rows.profile_sum[chunk], profile_count=rows.profile_count[chunk],
+            hours_since=rows.hours_since[chunk], hist_hours=rows.hist_hours[chunk])
+        pred = sim.predict(state, rows.item[chunk][:, None])
         for name in sim.signal_names:
             out[name].append(pred[name][:, 0])
     return {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in out.items()}
@@ -145,7 +139,7 @@ def replay_sessions(
     if sessions.empty:
         raise InputError(f"{log.source}: no whole session is held out to replay")
     rows = _rows(sim, log)
-    steps: Steps = rows["steps"]
+    steps = rows.steps
     step_session = session[steps.starts]
     step_size = np.diff(np.r_[steps.starts, len(session)])
     chosen = held[step_session]
@@ -159,10 +153,10 @@ def replay_sessions(
     exposure /= exposure.sum()
     first = steps.starts[step_ids[first_step]]
     state = sim.state_from_history(
-        sessions[USER].to_numpy(), rows["hist_items"][first], rows["hist_feedback"][first],
-        session_index=rows["session_index"][first], profile_sum=rows["profile_sum"][first],
-        profile_count=rows["profile_count"][first], hours_since=rows["hours_since"][first],
-        hist_hours=rows["hist_hours"][first])
+        sessions[USER].to_numpy(), rows.hist_items[first], rows.hist_feedback[first],
+        session_index=rows.session_index[first], profile_sum=rows.profile_sum[first],
+        profile_count=rows.profile_count[first], hours_since=rows.hours_since[first],
+        hist_hours=rows.hist_hours[first])
     n = len(sessions)
     sim_len = np.zeros(n, np.int64)
     sim_gap = np.zeros(n)
@@ -275,7 +269,7 @@ def ground_truth(sim: LoggedUserSimulator, log: InteractionLog, split: HeldOut,
     }
 
 
-def _rows(sim: LoggedUserSimulator, log: InteractionLog) -> dict[str, np.ndarray]:
+def _rows(sim: LoggedUserSimulator, log: InteractionLog) -> RowInputs:
     return row_inputs(log, sim.signal_names, sim.history_len, sim.item_features,
                       sim.meta.primary)
 

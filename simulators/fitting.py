@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,6 +15,14 @@ from offline_data.log import InteractionLog
 from offline_data.schema import ITEM, SESSION, TIMESTAMP, USER, Signal
 from offline_data.shared.errors import InputError
 from offline_data.shared.units import HOUR_S
+from simulators.calibration import (
+    Calibration,
+    ResponseMaps,
+    calibrate_heads,
+    expected_calibration_error,
+    fit_platt,
+    sigmoid,
+)
 from simulators.features import (
     Steps,
     category_columns,
@@ -68,10 +78,47 @@ def resolve_signals(log: InteractionLog, config: SimulatorConfig) -> tuple[list[
     return signals, binary[0]
 
 
+@dataclass(frozen=True)
+class RowInputs:
+    """Per-row model inputs and targets of a log (see `row_inputs`); N rows, L = history
+    length, S = modelled signals, F = encoded item features."""
+
+    steps: Steps
+    """The rows grouped into steps (slates)."""
+    user: np.ndarray
+    """(N,) int64 user ids."""
+    item: np.ndarray
+    """(N,) int64 item ids."""
+    timestamp: np.ndarray
+    """(N,) int64 Unix seconds."""
+    targets: np.ndarray
+    """(N, S) float32 logged value of each modelled signal."""
+    hist_items: np.ndarray
+    """(N, L) items of the steps before the row's step, most recent first, -1 where none."""
+    hist_feedback: np.ndarray
+    """(N, L, S) float32 their feedback (0 where none)."""
+    hist_hours: np.ndarray
+    """(N, L) float32 hours from each history item to the row (0 where none)."""
+    position: np.ndarray
+    """(N,) int64 steps before the row's step in its session."""
+    session_index: np.ndarray
+    """(N,) int64 sessions of the user before the row's session."""
+    hours_since: np.ndarray
+    """(N,) float64 hours from the previous step of the user to the row's step (0 for the
+    user's first step)."""
+    profile_sum: np.ndarray
+    """(N, F) summed item features of the user's earlier consumed rows."""
+    profile_count: np.ndarray
+    """(N,) number of those rows."""
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+
 def row_inputs(
     log: InteractionLog, names: list[str], history_len: int, item_x: np.ndarray,
     primary: int,
-) -> dict[str, np.ndarray]:
+) -> RowInputs:
     """Per-row model inputs of a log and targets, built per step (the rows of one user with
     one timestamp, a slate; see `features.Steps`): the recent history before the step, the
     step's position in its session, the session index, hours since the previous step, and
@@ -85,32 +132,31 @@ def row_inputs(
     steps = Steps.of(user, timestamp)
     hist = history_index(user, history_len, steps.first)
     ok = hist >= 0
+    safe = np.maximum(hist, 0)
     session = frame[SESSION].to_numpy()
     position = session_position(session[steps.starts])[steps.step]
-    sessions_before = session_index_per_row(log)
     profile_sum, profile_count = consumption_profile(user, item, targets[:, primary], item_x,
                                                      steps.first)
     start = steps.starts
     previous = np.maximum(start - 1, 0)
     same_user = (start > 0) & (user[previous] == user[start])
     hours_step = np.where(same_user, (timestamp[start] - timestamp[previous]) / HOUR_S, 0.0)
-    return {
-        "steps": steps,
-        "hours_since": hours_step[steps.step],
-        "user": user,
-        "item": item,
-        "profile_sum": profile_sum,
-        "profile_count": profile_count,
-        "hist_items": np.where(ok, item[np.maximum(hist, 0)], -1),
-        "hist_feedback": np.where(ok[..., None], targets[np.maximum(hist, 0)], 0.0).astype(
-            np.float32),
-        "hist_hours": np.where(ok, (timestamp[:, None] - timestamp[np.maximum(hist, 0)]) / HOUR_S,
-                               0.0).astype(np.float32),
-        "position": position,
-        "session_index": sessions_before,
-        "targets": targets,
-        "timestamp": frame[TIMESTAMP].to_numpy(),
-    }
+    return RowInputs(
+        steps=steps,
+        user=user,
+        item=item,
+        timestamp=timestamp,
+        targets=targets,
+        hist_items=np.where(ok, item[safe], -1),
+        hist_feedback=np.where(ok[..., None], targets[safe], 0.0).astype(np.float32),
+        hist_hours=np.where(ok, (timestamp[:, None] - timestamp[safe]) / HOUR_S,
+                            0.0).astype(np.float32),
+        position=position,
+        session_index=session_index_per_row(log),
+        hours_since=hours_step[steps.step],
+        profile_sum=profile_sum,
+        profile_count=profile_count,
+    )
 
 
 def return_edges(session_gap: int, edges_h: tuple[float, ...]) -> np.ndarray:
@@ -148,32 +194,32 @@ def fit(
     rows = row_inputs(log, names, config.history_len, item_x, primary)
     n = log.n_interactions
     cutoff = log.end_time - config.val_fraction * (log.end_time - log.start_time)
-    train_rows, val_idx = validation_split(np.ones(n, dtype=bool), rows["timestamp"] >= cutoff,
+    train_rows, val_idx = validation_split(np.ones(n, dtype=bool), rows.timestamp >= cutoff,
                                            config.val_fraction, config.seed)
     is_val = np.zeros(n, dtype=bool)
     is_val[val_idx] = True
-    train_idx = _weighted(train_rows, rows["user"], user_weights)
+    train_idx = _weighted(train_rows, rows.user, user_weights)
 
-    stats = {}
+    stats: dict[str, dict[str, float]] = {}
     for s, signal in enumerate(signals):
         if not signal.is_binary:
-            y = rows["targets"][~is_val, s]
+            y = rows.targets[~is_val, s]
             stats[signal.name] = {"mean": float(y.mean()), "std": float(max(y.std(), 1e-3)),
-                                  "min": float(rows["targets"][:, s].min()),
-                                  "max": float(rows["targets"][:, s].max())}
+                                  "min": float(rows.targets[:, s].min()),
+                                  "max": float(rows.targets[:, s].max())}
     # users and items the response model is trained on (bootstrap weights included);
     # the others take the unknown-id path
-    train_users = np.bincount(rows["user"][train_idx], minlength=log.n_users) > 0
-    train_items = np.bincount(rows["item"][train_idx], minlength=log.n_items) > 0
-    exposure = np.log1p(np.bincount(rows["item"], minlength=log.n_items).astype(np.float64))
+    train_users = np.bincount(rows.user[train_idx], minlength=log.n_users) > 0
+    train_items = np.bincount(rows.item[train_idx], minlength=log.n_items) > 0
+    exposure = np.log1p(np.bincount(rows.item, minlength=log.n_items).astype(np.float64))
     popularity = (exposure - exposure.mean()) / max(exposure.std(), 1e-6)
     edges = return_edges(log.session_gap, config.return_edges_h)
     start_items, start_feedback, start_hist_hours = last_history(log, config.history_len)
     start_feedback = start_feedback[..., [log.signal_names.index(m) for m in names]]
-    consumed = rows["targets"][:, primary].astype(np.float64)
+    consumed = rows.targets[:, primary].astype(np.float64)
     start_profile_sum = np.zeros((log.n_users, item_x.shape[1]), np.float32)
-    np.add.at(start_profile_sum, rows["user"], item_x[rows["item"]] * consumed[:, None])
-    start_profile_count = np.bincount(rows["user"], consumed, minlength=log.n_users)
+    np.add.at(start_profile_sum, rows.user, item_x[rows.item] * consumed[:, None])
+    start_profile_count = np.bincount(rows.user, consumed, minlength=log.n_users)
     last = log.sessions.groupby(USER).agg(sessions=("session_id", "size"), end=("end", "max"))
     start_session_index = np.zeros(log.n_users, dtype=np.int64)
     start_session_index[last.index.to_numpy()] = last["sessions"].to_numpy()
@@ -197,16 +243,19 @@ def fit(
     ux, ix = torch.from_numpy(user_x), torch.from_numpy(item_x)
     response = ResponseNet(log.n_users, log.n_items, ux, ix, [s.is_binary for s in signals],
                            primary, config, category_columns(item_names)).to(device)
-    report = {"rows": n, "train_rows": len(train_idx), "val_rows": len(val_idx)}
-    report["response"] = _fit_response(response, rows, meta, tensors, train_idx, val_idx,
-                                       config, device)
+    report: dict[str, Any] = {"rows": n, "train_rows": len(train_idx), "val_rows": len(val_idx)}
+    report["response"], response_maps = _fit_response(response, rows, meta, tensors, train_idx,
+                                                      val_idx, config, device)
     leave = UserContextNet(log.n_users, ux, LEAVE_CONTEXT + 2 * len(signals), 1).to(device)
-    report["leave"] = _fit_leave(leave, log, rows, tensors, is_val, user_weights, config, device)
+    report["leave"], leave_map = _fit_leave(leave, log, rows, tensors, is_val, user_weights,
+                                            config, device)
     returns = UserContextNet(log.n_users, ux, 2 + len(signals), len(edges)).to(device)
     report["return"] = _fit_return(returns, log, rows, tensors, edges, cutoff, user_weights,
                                    config, device)
     report["seconds"] = round(time.perf_counter() - started, 2)
-    meta = dataclasses.replace(meta, fit_report=report)
+    calibration = Calibration(response_maps, leave_map)
+    meta = dataclasses.replace(meta, fit_report=report,
+                               calibration=None if calibration.is_identity else calibration)
     return LoggedUserSimulator(meta, response, leave, returns, tensors, device=device)
 
 
@@ -238,29 +287,36 @@ def validation_split(usable: np.ndarray, late: np.ndarray, fraction: float, seed
 
 
 def _weighted(idx: np.ndarray, user: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """`idx` with each row repeated its user's weight times (all once without weights)."""
     if weights is None:
         return idx
     return np.repeat(idx, np.asarray(weights, dtype=np.int64)[user[idx]])
 
 
-def _fit_response(net, rows, meta, tensors, train_idx, val_idx, config, device) -> dict:
+def _fit_response(
+    net: ResponseNet, rows: RowInputs, meta: FittedMeta, tensors: SimulatorTensors,
+    train_idx: np.ndarray, val_idx: np.ndarray, config: SimulatorConfig, device: torch.device,
+) -> tuple[dict[str, Any], ResponseMaps]:
+    """Train the response model (every signal's loss on the training rows, early stopping
+    on the validation rows), then fit the Platt maps of its binary heads on the validation
+    rows (identity maps when `config.calibrate` is off)."""
     n_users, n_items = meta.n_users, meta.n_items
-    targets = rows["targets"].copy()
+    targets = rows.targets.copy()
     for s, signal in enumerate(meta.signals):
         if not signal.is_binary:
             st = meta.continuous_stats[signal.name]
             targets[:, s] = (targets[:, s] - st["mean"]) / st["std"]
-    user = np.where(tensors.known_user[rows["user"]], rows["user"], n_users)
-    item = np.where(tensors.known_item[rows["item"]], rows["item"], n_items)
-    hist = rows["hist_items"]
+    user = np.where(tensors.known_user[rows.user], rows.user, n_users)
+    item = np.where(tensors.known_item[rows.item], rows.item, n_items)
+    hist = rows.hist_items
     hist = np.where(hist < 0, n_items + 1,
                     np.where(tensors.known_item[np.maximum(hist, 0)], hist, n_items))
-    context = np.column_stack([np.log1p(rows["position"]), np.log1p(rows["session_index"]),
-                               np.log1p(rows["profile_count"]), np.log1p(rows["hours_since"])])
-    profile = rows["profile_sum"] / np.maximum(rows["profile_count"], 1.0)[:, None]
+    context = np.column_stack([np.log1p(rows.position), np.log1p(rows.session_index),
+                               np.log1p(rows.profile_count), np.log1p(rows.hours_since)])
+    profile = rows.profile_sum / np.maximum(rows.profile_count, 1.0)[:, None]
     t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in {
-        "user": user, "item": item, "hist": hist, "fb": rows["hist_feedback"],
-        "age": rows["hist_hours"],
+        "user": user, "item": item, "hist": hist, "fb": rows.hist_feedback,
+        "age": rows.hist_hours,
         "ctx": context.astype(np.float32), "profile": profile.astype(np.float32),
         "y": targets}.items()}
     binary = [s.is_binary for s in meta.signals]
@@ -300,31 +356,67 @@ def _fit_response(net, rows, meta, tensors, train_idx, val_idx, config, device) 
     def val_fn(batch: torch.Tensor) -> torch.Tensor:
         return losses_of(batch, gaussian=False)
 
-    return fit_rows(net, loss_fn, torch.from_numpy(train_idx).to(device),
-                    torch.from_numpy(val_idx).to(device), epochs=config.epochs,
-                    batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
-                    patience=config.patience, seed=config.seed, desc="response model",
-                    val_fn=val_fn,
-                    progress=config.progress)
+    report: dict[str, Any] = fit_rows(
+        net, loss_fn, torch.from_numpy(train_idx).to(device),
+        torch.from_numpy(val_idx).to(device), epochs=config.epochs, batch_size=config.batch_size,
+        lr=config.lr, weight_decay=config.weight_decay, patience=config.patience,
+        seed=config.seed, desc="response model", val_fn=val_fn, progress=config.progress)
+    if not config.calibrate:
+        return report, Calibration.identity(len(binary)).response
+
+    @torch.no_grad()
+    def logits_of(batch: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+        """Primary logit and each other binary head's logit given the logged primary value
+        (eval mode, no id dropout)."""
+        i = t["item"][batch]
+        seen = torch.where(i == n_items, torch.full_like(i, -1), i)
+        reps = net.encode(t["user"][batch], i, t["hist"][batch], t["fb"][batch],
+                          t["ctx"][batch], t["profile"][batch], t["age"][batch], seen)
+        outs = net.conditional(reps, t["y"][batch][:, p])
+        return net.primary_logit(reps), [out[:, 0] if out is not None and binary[s] else None
+                                         for s, out in enumerate(outs)]
+
+    net.eval()
+    primary_parts: list[torch.Tensor] = []
+    head_parts: dict[int, list[torch.Tensor]] = {}
+    for batch in torch.from_numpy(val_idx).to(device).split(4 * config.batch_size):
+        logit, outs = logits_of(batch)
+        primary_parts.append(logit)
+        for s, out in enumerate(outs):
+            if out is not None:
+                head_parts.setdefault(s, []).append(out)
+    primary_logit = torch.cat(primary_parts).cpu().numpy()
+    conditional = [torch.cat(head_parts[s]).cpu().numpy() if s in head_parts else None
+                   for s in range(len(binary))]
+    maps, calibration = calibrate_heads(primary_logit, conditional, rows.targets[val_idx], p,
+                                        [s.name for s in meta.signals])
+    report["calibration"] = calibration
+    return report, maps
 
 
-def _fit_leave(net, log, rows, tensors, is_val, user_weights, config, device) -> dict:
+def _fit_leave(
+    net: UserContextNet, log: InteractionLog, rows: RowInputs, tensors: SimulatorTensors,
+    is_val: np.ndarray, user_weights: np.ndarray | None, config: SimulatorConfig,
+    device: torch.device,
+) -> tuple[dict[str, Any], tuple[float, float]]:
     """Hazard of ending the session after each step (its feedback: the best item of the
     slate, as the simulator sees it); the last step of a session whose end is too close to
-    the end of the log to know is left out."""
+    the end of the log to know is left out. Returns the training report and the Platt map
+    of the hazard's logit, fitted on the validation steps (the identity when
+    `config.calibrate` is off)."""
     sessions = log.sessions
-    steps: Steps = rows["steps"]
+    steps = rows.steps
     start = steps.starts
     session = log.interactions[SESSION].to_numpy()[start]
     last_step = np.r_[session[1:] != session[:-1], True]
     unknown = (sessions["censored"].to_numpy() & (sessions["observed_gap"].to_numpy()
                                                    <= log.session_gap))[session] & last_step
-    feedback = steps.reduce_max(rows["targets"])
-    taken = rows["position"][start] + 1
+    feedback = steps.reduce_max(rows.targets)
+    taken = rows.position[start] + 1
     sums = _cumulative_by_group(feedback, session)
-    context = np.column_stack([*leave_context(taken, rows["session_index"][start]),
+    context = np.column_stack([*leave_context(taken, rows.session_index[start]),
                                feedback, sums / taken[:, None]]).astype(np.float32)
-    users = rows["user"][start]
+    users = rows.user[start]
     user = np.where(tensors.known_user[users], users, log.n_users)
     usable = ~unknown
     step_val = is_val[start]
@@ -341,22 +433,39 @@ def _fit_leave(net, log, rows, tensors, is_val, user_weights, config, device) ->
             if net.training else u[batch]
         return F.binary_cross_entropy_with_logits(net(users, x[batch])[:, 0], y[batch])
 
-    return fit_rows(net, loss_fn, torch.from_numpy(train_idx).to(device),
-                    torch.from_numpy(val_idx).to(device), epochs=config.aux_epochs,
-                    batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
-                    patience=config.patience, seed=config.seed, desc="leave model",
-                    progress=config.progress)
+    report: dict[str, Any] = fit_rows(
+        net, loss_fn, torch.from_numpy(train_idx).to(device),
+        torch.from_numpy(val_idx).to(device), epochs=config.aux_epochs,
+        batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
+        patience=config.patience, seed=config.seed, desc="leave model", progress=config.progress)
+    if not config.calibrate:
+        return report, (1.0, 0.0)
+    with torch.no_grad():
+        net.eval()
+        val = torch.from_numpy(val_idx).to(device)
+        logit = net(u[val], x[val])[:, 0].cpu().numpy().astype(np.float64)
+    target = last_step[val_idx].astype(np.float64)
+    scale, shift = fit_platt(logit, target)
+    report["calibration"] = {
+        "scale": scale, "shift": shift,
+        "val_ece_before": expected_calibration_error(target, sigmoid(logit)),
+        "val_ece_after": expected_calibration_error(target, sigmoid(scale * logit + shift))}
+    return report, (scale, shift)
 
 
-def _fit_return(net, log, rows, tensors, edges, cutoff, user_weights, config, device) -> dict:
+def _fit_return(
+    net: UserContextNet, log: InteractionLog, rows: RowInputs, tensors: SimulatorTensors,
+    edges: np.ndarray, cutoff: float, user_weights: np.ndarray | None, config: SimulatorConfig,
+    device: torch.device,
+) -> dict[str, float]:
     """Distribution over return-gap buckets per session (its steps' feedback, as the
     simulator sums it); censored sessions contribute the probability of a gap longer than
     what was observed."""
     sessions = log.sessions
-    steps: Steps = rows["steps"]
+    steps = rows.steps
     step_session = log.interactions[SESSION].to_numpy()[steps.starts]
-    sums = np.zeros((len(sessions), rows["targets"].shape[1]))
-    np.add.at(sums, step_session, steps.reduce_max(rows["targets"]).astype(np.float64))
+    sums = np.zeros((len(sessions), rows.targets.shape[1]))
+    np.add.at(sums, step_session, steps.reduce_max(rows.targets).astype(np.float64))
     length = np.bincount(step_session, minlength=len(sessions)).astype(np.float64)
     context = np.column_stack([np.log1p(length), np.log1p(sessions["session_index"]),
                                sums / length[:, None]]).astype(np.float32)

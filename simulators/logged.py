@@ -12,6 +12,7 @@ import torch
 from offline_data.schema import Signal
 from offline_data.shared.errors import InputError
 from offline_data.shared.units import HOUR_S
+from simulators.calibration import Calibration
 from simulators.gaps import GapBuckets
 from simulators.interface import BatchState, Feedback, RandomSource, check_slates
 from simulators.networks import (
@@ -43,6 +44,8 @@ class FittedMeta:
     config: SimulatorConfig
     source: str = "<log>"
     fit_report: dict[str, Any] = field(default_factory=dict)
+    calibration: Calibration | None = None
+    """Platt maps of the binary heads and the leave hazard (None: uncalibrated)."""
 
     @property
     def n_signals(self) -> int:
@@ -54,6 +57,7 @@ class FittedMeta:
         data = dataclasses.asdict(self)
         data["signals"] = [{"name": s.name, "kind": s.kind} for s in self.signals]
         data["config"] = self.config.to_dict()
+        data["calibration"] = None if self.calibration is None else self.calibration.to_dict()
         return data
 
     @classmethod
@@ -65,6 +69,8 @@ class FittedMeta:
         data["return_edges_s"] = tuple(data["return_edges_s"])
         data["user_features"] = tuple(data["user_features"])
         data["item_features"] = tuple(data["item_features"])
+        calibration = data.get("calibration")
+        data["calibration"] = None if calibration is None else Calibration.from_dict(calibration)
         return cls(**data)
 
 
@@ -163,6 +169,12 @@ class LoggedUserSimulator:
         self._item_x = response.item_x[:-2].cpu().numpy()
         self._user_x = response.user_x[:-1].cpu().numpy()
         self.gap_buckets = GapBuckets(np.asarray(meta.return_edges_s))
+        calibration = meta.calibration or Calibration.identity(meta.n_signals)
+        scale, shift = calibration.arrays()
+        self._calibrate = meta.calibration is not None
+        self._cal_scale = torch.from_numpy(scale).to(self.device)
+        self._cal_shift = torch.from_numpy(shift).to(self.device)
+        self._leave_map = calibration.leave
 
     # ------------------------------------------------------------------ info
     @property
@@ -198,6 +210,13 @@ class LoggedUserSimulator:
         """The same fitted models under other behaviour perturbations (weights shared)."""
         return LoggedUserSimulator(self.meta, self.response, self.leave, self.returns,
                                    self.tensors, behaviour, self.device)
+
+    def with_calibration(self, calibration: Calibration | None) -> LoggedUserSimulator:
+        """The same fitted models with other Platt maps (None: the raw networks, as before
+        calibration); weights and behaviour shared."""
+        meta = dataclasses.replace(self.meta, calibration=calibration)
+        return LoggedUserSimulator(meta, self.response, self.leave, self.returns,
+                                   self.tensors, self.behaviour, self.device)
 
     def __repr__(self) -> str:
         return (f"LoggedUserSimulator(users={self.n_users}, items={self.n_items}, "
@@ -295,18 +314,19 @@ class LoggedUserSimulator:
         items = self._check_slates(state, items)
         reps, logit = self._forward(state, items)
         p1 = torch.sigmoid(logit)
-        out0 = self.response.conditional(reps, torch.zeros_like(p1))
-        out1 = self.response.conditional(reps, torch.ones_like(p1))
+        out0 = self._conditional(reps, torch.zeros_like(p1))
+        out1 = self._conditional(reps, torch.ones_like(p1))
         result: dict[str, np.ndarray] = {}
         shape = items.shape
         for s, signal in enumerate(self.signals):
-            if s == self.meta.primary:
+            given0, given1 = out0[s], out1[s]
+            if given0 is None or given1 is None:  # the primary signal
                 value = p1
             elif signal.is_binary:
-                value = p1 * torch.sigmoid(out1[s][:, 0]) + (1 - p1) * torch.sigmoid(out0[s][:, 0])
+                value = p1 * torch.sigmoid(given1[:, 0]) + (1 - p1) * torch.sigmoid(given0[:, 0])
             else:
-                value = (p1 * self._clipped_mean(out1[s], s)
-                         + (1 - p1) * self._clipped_mean(out0[s], s))
+                value = (p1 * self._clipped_mean(given1, s)
+                         + (1 - p1) * self._clipped_mean(given0, s))
             result[signal.name] = value.cpu().numpy().reshape(shape)
         return result
 
@@ -319,16 +339,17 @@ class LoggedUserSimulator:
         p1 = torch.sigmoid(logit).cpu().numpy()
         # every draw is shaped (batch, ...) so row-wise random streams stay per user
         primary = (rng.random(shape).ravel() < p1).astype(np.float32)
-        outs = self.response.conditional(reps, torch.from_numpy(primary).to(self.device))
+        outs = self._conditional(reps, torch.from_numpy(primary).to(self.device))
         feedback: Feedback = {}
         for s, signal in enumerate(self.signals):
-            if s == self.meta.primary:
+            given = outs[s]
+            if given is None:  # the primary signal
                 values = primary
             elif signal.is_binary:
-                prob = torch.sigmoid(outs[s][:, 0]).cpu().numpy()
+                prob = torch.sigmoid(given[:, 0]).cpu().numpy()
                 values = (rng.random(shape).ravel() < prob).astype(np.float32)
             else:
-                out = outs[s].cpu().numpy()
+                out = given.cpu().numpy()
                 sigma = np.exp(np.clip(out[:, 1], LOG_SIGMA_MIN, LOG_SIGMA_MAX))
                 z = out[:, 0] + sigma * rng.standard_normal(shape).ravel()
                 values = np.clip(z * self._std[s] + self._mean[s], self._min[s], self._max[s])
@@ -346,6 +367,21 @@ class LoggedUserSimulator:
         cdf_a, cdf_b = normal.cdf(a), normal.cdf(b)
         pdf_a, pdf_b = torch.exp(normal.log_prob(a)), torch.exp(normal.log_prob(b))
         return lo * cdf_a + hi * (1 - cdf_b) + mu * (cdf_b - cdf_a) + sigma * (pdf_a - pdf_b)
+
+    def _conditional(self, rows: Encoded, primary_value: torch.Tensor
+                     ) -> list[torch.Tensor | None]:
+        """The response model's other heads given the primary signal's value (0 or 1), with
+        the binary heads' logits calibrated (see `simulators.calibration`)."""
+        outs = self.response.conditional(rows, primary_value)
+        if not self._calibrate:
+            return outs
+        taken = primary_value > 0.5
+        for s, out in enumerate(outs):
+            if out is not None and self._binary[s]:
+                scale = torch.where(taken, self._cal_scale[s, 1], self._cal_scale[s, 0])
+                shift = torch.where(taken, self._cal_shift[s, 1], self._cal_shift[s, 0])
+                outs[s] = (out[:, 0] * scale + shift)[:, None]
+        return outs
 
     def _forward(self, state: LoggedState, slates: np.ndarray) -> tuple[Encoded, torch.Tensor]:
         k = slates.shape[1]
@@ -365,6 +401,9 @@ class LoggedUserSimulator:
                                                       profile.astype(np.float32), hist_hours,
                                                       seen)))
         logit = net.primary_logit(reps)
+        if self._calibrate:
+            p = self.meta.primary
+            logit = logit * self._cal_scale[p, 0] + self._cal_shift[p, 0]
         bh = self.behaviour
         if bh.click_temperature != 1.0:
             logit = logit / bh.click_temperature
@@ -385,7 +424,8 @@ class LoggedUserSimulator:
         ]).astype(np.float32)
         logit = self.leave(self._tensor(self._user_index(state.user_ids)),
                            self._tensor(context))[:, 0].cpu().numpy().astype(np.float64)
-        logit = logit + np.log(self.behaviour.leave_scale)
+        scale, shift = self._leave_map
+        logit = scale * logit + shift + np.log(self.behaviour.leave_scale)
         return 1.0 / (1.0 + np.exp(-logit))
 
     @torch.inference_mode()

@@ -56,6 +56,10 @@ class ResponseNet(nn.Module):
     logit, continuous heads a mean and a log standard deviation (standardised units).
     """
 
+    user_x: torch.Tensor
+    item_x: torch.Tensor
+    item_categories: torch.Tensor
+
     def __init__(
         self,
         n_users: int,
@@ -65,7 +69,7 @@ class ResponseNet(nn.Module):
         binary: list[bool],
         primary: int,
         config: SimulatorConfig,
-        item_categories: torch.Tensor | None = None,
+        item_categories: torch.Tensor | np.ndarray | None = None,
     ) -> None:
         super().__init__()
         d = config.embed_dim
@@ -169,10 +173,20 @@ class ResponseNet(nn.Module):
         shared = self.bottom(x)
         return [shared] * len(self.heads)
 
-    def encode(self, user: torch.Tensor, item: torch.Tensor, *rest: torch.Tensor | None
-               ) -> Encoded:
+    def encode(
+        self,
+        user: torch.Tensor,
+        item: torch.Tensor,
+        hist_items: torch.Tensor,
+        hist_feedback: torch.Tensor,
+        context: torch.Tensor,
+        profile: torch.Tensor,
+        hist_hours: torch.Tensor,
+        seen_item: torch.Tensor | None = None,
+    ) -> Encoded:
         """Inputs (as `inputs`) -> per-signal representations and biases."""
-        reps = self.represent(self.inputs(user, item, *rest))
+        reps = self.represent(self.inputs(user, item, hist_items, hist_feedback, context,
+                                          profile, hist_hours, seen_item))
         return Encoded(reps, self.user_bias(user) + self.item_bias(item))
 
     def primary_logit(self, rows: Encoded) -> torch.Tensor:
@@ -213,6 +227,8 @@ def leave_context(steps: np.ndarray, session_index: np.ndarray) -> list[np.ndarr
 class UserContextNet(nn.Module):
     """A small MLP over a user's id embedding, user features and per-row context; used for
     the leave hazard (one logit) and the return-gap distribution (one logit per bucket)."""
+
+    user_x: torch.Tensor
 
     def __init__(
         self, n_users: int, user_x: torch.Tensor, context_dim: int, out_dim: int,

@@ -22,8 +22,9 @@ from simulators.sim_config import Behaviour
 from simulators.training import pick_device
 
 FORMAT = "recgym-logged-simulator"
-VERSION = 4
-"""Bumped whenever the saved networks change shape (4: per-value dependent heads)."""
+VERSION = 5
+"""Bumped whenever the saved files change (4: per-value dependent heads; 5: Platt
+calibration maps in `simulator.json`)."""
 META_FILE = "simulator.json"
 WEIGHTS_FILE = "weights.pt"
 TENSOR_FIELDS = ("known_user", "known_item", "item_popularity", "start_items",

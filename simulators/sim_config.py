@@ -7,6 +7,7 @@ from typing import Any
 
 from offline_data.shared.config import ConfigMixin
 from offline_data.shared.errors import InputError
+from offline_data.shared.numbers import as_int
 
 ARCHITECTURES = ("shared_bottom", "mmoe")
 RETURN_EDGES_H = (0.5, 1, 2, 4, 6, 8, 12, 16, 20, 24, 30, 36, 48, 60, 72, 96, 120, 168, 240,
@@ -22,7 +23,8 @@ class Behaviour:
     """
 
     click_temperature: float = 1.0
-    """The primary signal's logit is divided by this (>1: more random, <1: sharper)."""
+    """The primary signal's (calibrated) logit is divided by this (>1: more random, <1:
+    sharper)."""
     popularity_bias: float = 0.0
     """Added to the primary logit times the item's standardised log-popularity."""
     leave_scale: float = 1.0
@@ -74,6 +76,9 @@ class SimulatorConfig(ConfigMixin):
     """Share of the log's time window, at its end, used for early stopping."""
     aux_epochs: int = 15
     """Epochs of the leave and return models."""
+    calibrate: bool = True
+    """Fit Platt maps of the binary heads and the leave hazard on the validation slice
+    (`simulators.calibration`); the simulator samples with them."""
     return_edges_h: tuple[float, ...] = RETURN_EDGES_H
     seed: int = 0
     device: str = "auto"
@@ -85,15 +90,28 @@ class SimulatorConfig(ConfigMixin):
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise InputError(f"arch must be one of {ARCHITECTURES}, got {self.arch!r}")
+        # whole numbers may come as numpy integers (np.int64 from an array, a sweep grid);
+        # they are stored as plain ints so configs compare, hash and serialise as usual
         for name in ("history_len", "embed_dim", "epochs", "batch_size", "n_experts",
                      "aux_epochs"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"SimulatorConfig.{name} must be positive")
+            self._set(name, as_int(getattr(self, name), f"SimulatorConfig.{name}", minimum=1))
+        self._set("patience", as_int(self.patience, "SimulatorConfig.patience", minimum=0))
+        self._set("seed", as_int(self.seed, "SimulatorConfig.seed"))
+        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
+            raise InputError(f"SimulatorConfig.hidden must be a sequence of layer widths, got "
+                             f"{self.hidden!r}")
+        hidden = tuple(as_int(w, "SimulatorConfig.hidden", minimum=1) for w in self.hidden)
+        if not hidden:
+            raise InputError("SimulatorConfig.hidden needs at least one layer width")
+        self._set("hidden", hidden)
         if not 0 < self.val_fraction < 1:
             raise InputError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         for name in ("feature_dropout", "id_dropout", "aux_id_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise InputError(f"SimulatorConfig.{name} must be in [0, 1)")
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)  # frozen: normalise once, when built
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SimulatorConfig:

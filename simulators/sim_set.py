@@ -20,6 +20,7 @@ import numpy as np
 from offline_data.log import InteractionLog
 from offline_data.shared.atomic import atomic_directory
 from offline_data.shared.errors import InputError
+from offline_data.shared.numbers import as_int
 from simulators.fidelity import HeldOut, binary_metrics, held_out, predict_rows
 from simulators.fitting import fit, resolve_signals
 from simulators.logged import LoggedUserSimulator
@@ -43,6 +44,10 @@ class MemberSpec:
     feature_dropout: float
     behaviour: Behaviour
 
+    def __post_init__(self) -> None:
+        for name in ("seed", "embed_dim", "width"):  # numpy integers stored as plain ints
+            object.__setattr__(self, name, as_int(getattr(self, name), f"MemberSpec.{name}"))
+
     @property
     def params(self) -> np.ndarray:
         """The member's parameter vector, in the order of `PARAM_NAMES`."""
@@ -63,6 +68,7 @@ class MemberSpec:
 
 def member_specs(k: int, base: SimulatorConfig, seed: int) -> list[MemberSpec]:
     """K member recipes: member 0 is the plain fit; the others draw their variations."""
+    k, seed = as_int(k, "k", minimum=1), as_int(seed, "seed")
     width = base.hidden[0]
     specs = [MemberSpec(base.seed, False, base.embed_dim, width, base.feature_dropout,
                         Behaviour())]
@@ -119,6 +125,7 @@ class SimulatorSet:
         spaces = {(m.n_users, m.n_items, tuple(m.signal_names)) for m in members}
         if len(spaces) != 1:
             raise InputError("all members of a SimulatorSet must share users, items and signals")
+        heldout = tuple(as_int(i, "SimulatorSet heldout index") for i in heldout)
         bad = [i for i in heldout if not 0 <= i < len(members)]
         if bad:
             raise InputError(f"held-out member indices {bad} are outside 0..{len(members) - 1}")
@@ -150,8 +157,11 @@ class SimulatorSet:
         without the bootstrap); if it still falls short, a warning says so and the report
         lists it under `members_outside_band`.
         """
+        k = as_int(k, "SimulatorSet.fit k")
         if k < 2:
             raise InputError(f"a simulator set needs k >= 2 members, got {k}")
+        n_heldout = as_int(n_heldout, "SimulatorSet.fit n_heldout")
+        seed = as_int(seed, "SimulatorSet.fit seed")
         if not 0 <= n_heldout < k:
             raise InputError(f"n_heldout must be in 0..{k - 1}, got {n_heldout}")
         config = config or SimulatorConfig()
@@ -210,7 +220,7 @@ class SimulatorSet:
         return len(self.members)
 
     def __getitem__(self, index: int) -> LoggedUserSimulator:
-        return self.members[index]
+        return self.members[as_int(index, "SimulatorSet index")]
 
     @property
     def params(self) -> np.ndarray:
@@ -226,7 +236,7 @@ class SimulatorSet:
         """(training members, held-out members) as two sets; `n_heldout` re-chooses how
         many of the last members are held out."""
         heldout = self.heldout if n_heldout is None else tuple(
-            range(len(self) - n_heldout, len(self)))
+            range(len(self) - as_int(n_heldout, "split n_heldout", minimum=0), len(self)))
         if not 0 < len(heldout) < len(self):
             raise InputError(f"split needs 1..{len(self) - 1} held-out members, got "
                              f"{len(heldout)}")
@@ -235,6 +245,10 @@ class SimulatorSet:
 
     def subset(self, indices: list[int]) -> SimulatorSet:
         """The members at `indices` (none held out)."""
+        indices = [as_int(i, "subset index") for i in indices]
+        bad = [i for i in indices if not 0 <= i < len(self)]
+        if bad:
+            raise InputError(f"member indices {bad} are outside 0..{len(self) - 1}")
         return SimulatorSet([self.members[i] for i in indices], [self.specs[i] for i in indices],
                             [self.fidelity[i] for i in indices], (), self.report)
 

@@ -134,6 +134,8 @@ def test_save_load_gives_identical_predictions_and_samples(sim, tmp_path):
     sim.save(tmp_path / "sim")
     back = LoggedUserSimulator.load(tmp_path / "sim", device="cpu")
     assert back.behaviour == sim.behaviour
+    assert sim.meta.calibration is not None and not sim.meta.calibration.is_identity
+    assert back.meta.calibration == sim.meta.calibration
     state = sim.start(np.arange(40))
     slates = np.random.default_rng(0).integers(0, sim.n_items, (40, 2))
     for name, values in sim.predict(state, slates).items():
@@ -164,6 +166,11 @@ def test_corrupt_or_foreign_save_folders_give_clear_errors(sim, tmp_path):
     meta = json.loads((folder / "simulator.json").read_text())
     (folder / "simulator.json").write_text(json.dumps({**meta, "version": 1}))
     with pytest.raises(SimulatorFileError, match=r"version 1 is not .*fit the simulator again"):
+        LoggedUserSimulator.load(folder)
+    # the format before calibration maps were saved
+    old = {k: v for k, v in meta.items() if k != "calibration"} | {"version": 4}
+    (folder / "simulator.json").write_text(json.dumps(old))
+    with pytest.raises(SimulatorFileError, match=r"version 4 is not .*fit the simulator again"):
         LoggedUserSimulator.load(folder)
     (folder / "simulator.json").write_text(json.dumps(meta))
     with pytest.raises(SimulatorFileError, match="simulator folder not found"):
@@ -215,6 +222,16 @@ def test_fidelity_report_has_the_promised_shape(truth_log):
     for key in ("session_length", "return_gap"):
         assert set(report[key]) >= {"ks", "log_mean", "sim_mean"}
     assert set(report["ground_truth"]) >= {"prob_corr", "auc", "oracle_auc"}
+    calibration = report["calibration"]
+    for name in ("click", "like"):
+        entry = calibration["signals"][name]
+        assert {"ece_before", "ece_after", "auc_before", "auc_after", "val_ece_before",
+                "val_ece_after", "scale", "shift"} <= set(entry)
+        assert entry["ece_after"] == report["signals"][name]["ece"]
+    assert calibration["signals"]["click"]["auc_after"] == pytest.approx(
+        calibration["signals"]["click"]["auc_before"], abs=1e-4)  # a monotone map
+    assert {"scale", "shift", "val_ece_before", "val_ece_after"} <= set(calibration["leave"])
+    assert set(calibration["uncalibrated_sessions"]) == {"session_length", "return_gap"}
 
 
 def test_real_kuairand_beats_both_baselines(kuairand_dir):

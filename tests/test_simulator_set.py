@@ -49,6 +49,26 @@ def test_split_and_summary(sim_set):
         sim_set.split(n_heldout=4)
 
 
+def test_set_arguments_accept_numpy_integers(sim_set):
+    assert sim_set[np.int64(2)] is sim_set[2]
+    train, unseen = sim_set.split(np.int64(2))
+    assert (len(train), len(unseen)) == (2, 2)
+    part = sim_set.subset([np.int64(0), np.int32(3)])
+    assert part.members == [sim_set[0], sim_set[3]]
+    again = SimulatorSet(sim_set.members, sim_set.specs, sim_set.fidelity,
+                         heldout=(np.int64(1),))
+    assert again.heldout == (1,) and type(again.heldout[0]) is int
+    spec = sim_set.specs[1]
+    same = type(spec)(**{**spec.__dict__, "seed": np.int64(spec.seed),
+                         "embed_dim": np.int32(spec.embed_dim)})
+    assert same == spec and type(same.seed) is int
+    json.dumps(same.to_dict())
+    with pytest.raises(InputError, match="outside"):
+        sim_set.subset([4])
+    with pytest.raises(InputError, match="must be an integer"):
+        sim_set.split(1.5)
+
+
 def test_save_and_load_round_trip(sim_set, tmp_path):
     sim_set.save(tmp_path / "set")
     back = SimulatorSet.load(tmp_path / "set", device="cpu")
@@ -70,7 +90,10 @@ def test_fit_sim_cli_writes_simulator_and_fidelity(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "ground truth" in text and "simulator set: 2 members" in text
     report = json.loads((out / "fidelity.json").read_text())
-    assert {"signals", "session_length", "return_gap", "ground_truth", "set"} <= set(report)
+    assert {"signals", "session_length", "return_gap", "ground_truth", "set",
+            "calibration"} <= set(report)
+    assert (out / "fidelity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "held-out ECE before -> after" in text
     assert (out / "set" / "simulator_set.json").is_file()
     with pytest.raises(SystemExit) as info:
         main(["fit-sim", "--data", "synthetic", "--out", str(out)])
