@@ -20,6 +20,10 @@ LOG_START = 1_704_067_200
 """Unix time where synthetic logs begin (2024-01-01 00:00 UTC)."""
 
 
+StepRows = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]
+"""One step of a rollout: user ids, slates, clock (s) and feedback, for the users still in."""
+
+
 @dataclass(frozen=True)
 class Rollout:
     """Every shown item of a rollout (flat arrays, one entry per user, step and position),
@@ -67,7 +71,7 @@ def rollout(
     clock = rng.random(len(ids)) * DAY_S if horizon_days is not None else np.zeros(len(ids))
     sessions = np.zeros(len(ids), dtype=np.int64)
     positions = np.arange(slate_size)
-    rows: list[tuple[np.ndarray, ...]] = []
+    rows: list[StepRows] = []
     truth: list[np.ndarray] = []
     finished: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
@@ -98,7 +102,9 @@ def rollout(
     return run
 
 
-def _collect(rows, finished, positions, signal_names) -> Rollout:
+def _collect(rows: list[StepRows],
+             finished: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+             positions: np.ndarray, signal_names: list[str]) -> Rollout:
     k = len(positions)
     users = [np.repeat(u, k) for u, _, _, _ in rows]
     return Rollout(
@@ -152,7 +158,7 @@ def generate_log(
             "position": run.position[inside],
         }
     )
-    if truth:
+    if run.true_click_prob is not None:
         frame["true_click_prob"] = run.true_click_prob[inside]
     name = policy if isinstance(policy, str) else getattr(policy, "name", type(policy).__name__)
     return build_log(
