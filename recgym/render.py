@@ -53,6 +53,8 @@ class RowView:
     reward_names: tuple[str, ...] = ()
     reward_vector: np.ndarray | None = None
     reward: float | None = None
+    ended: bool = False
+    """The episode has ended (the next step needs a reset)."""
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,10 @@ class StepRecord:
     reward: float
 
 
-def view_of(core: RecCore, row: int, last: StepRecord | None = None) -> RowView:
+def view_of(core: RecCore, row: int, last: StepRecord | None = None,
+            ended: bool = False) -> RowView:
     """What is drawn for row `row` of an engine; `last` is its last step (None right after
-    a reset)."""
+    a reset); `ended` says the episode is over."""
     spec = core.spec
     return RowView(
         user=int(core.user[row]), session=int(core.session[row]),
@@ -80,7 +83,7 @@ def view_of(core: RecCore, row: int, last: StepRecord | None = None) -> RowView:
         slate_feedback=None if last is None else last.slate_feedback,
         reward_names=tuple(core.reward_names),
         reward_vector=None if last is None else last.reward_vector,
-        reward=None if last is None else last.reward)
+        reward=None if last is None else last.reward, ended=ended)
 
 
 def _number(value: float) -> str:
@@ -100,8 +103,10 @@ def text(view: RowView) -> str:
                           for v, w in zip(values, widths, strict=True))
         return f"{label:<16}{cells}"
 
-    lines = [f"user {view.user}  session {view.session + 1}, step {view.session_step} "
-             f"(episode step {view.steps})",
+    where = (f"episode ended after {view.steps} steps ({view.session} sessions finished)"
+             if view.ended else f"session {view.session + 1}, step {view.session_step} "
+             f"(episode step {view.steps})")
+    lines = [f"user {view.user}  {where}",
              f"{'last slate':<16}{header}"]
     if view.slate is None or view.slate_feedback is None:
         lines.append("  (no step yet)")

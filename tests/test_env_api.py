@@ -78,6 +78,11 @@ def test_every_render_mode_returns_the_documented_type(capsys):
     for item in (3, 5, 7):
         assert f"item {item}" in text
     assert "like" in text and "retention" in text and "reward" in text
+    short = gym.make("RecGym/Synthetic-v0", render_mode="ansi", max_steps=2, **kwargs)
+    short.reset(seed=0)
+    short.step(np.array([3, 5, 7]))
+    short.step(np.array([4, 6, 8]))
+    assert "episode ended after 2 steps" in short.render().splitlines()[0]
 
     picture = gym.make("RecGym/Synthetic-v0", render_mode="rgb_array", **kwargs)
     picture.reset(seed=0)

@@ -113,7 +113,7 @@ class RecEnv(gym.Env[dict, Any]):
         picture ("rgb_array"); None without a render mode."""
         if self.render_mode is None or self.core.state is None:
             return None
-        view = render.view_of(self.core, 0, self._last)
+        view = render.view_of(self.core, 0, self._last, ended=self._ended)
         if self.render_mode == "rgb_array":
             return render.picture(view)
         text = render.text(view)

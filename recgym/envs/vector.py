@@ -146,7 +146,7 @@ class RecVectorEnv(VectorEnv):
                 rewards, _, info = self._last
                 last = render.StepRecord(info["slate"][row], info["slate_feedback"][row],
                                          info["reward_vector"][row], float(rewards[row]))
-            view = render.view_of(self.core, row, last)
+            view = render.view_of(self.core, row, last, ended=bool(self._needs_reset[row]))
             frames.append(render.picture(view) if self.render_mode == "rgb_array"
                           else render.text(view))
         return tuple(frames)
