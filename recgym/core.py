@@ -18,7 +18,7 @@ from offline_data.shared.units import HOUR_S
 from recgym.env_config import EnvConfig
 from recgym.rewards import default_weights, retention_reward, reward_names, weight_vector
 from recgym.rng import RowRNG
-from recgym.spaces import ObsSpec
+from recgym.spaces import ObsSpec, history_bounds, primary_first
 from simulators.interface import (
     HasClickProb,
     HasItemEmbeddings,
@@ -66,7 +66,7 @@ class RecCore:
         names = [s.name for s in simulator.signals]
         primary = (simulator.primary_signal if isinstance(simulator, HasPrimarySignal)
                    else names[0])
-        self.signal_names = [primary, *[n for n in names if n != primary]]
+        self.signal_names = primary_first(names, primary)
         self._order = [names.index(n) for n in self.signal_names]
         self.reward_names = reward_names(self.signal_names)
         weights = config.reward_weights
@@ -113,10 +113,7 @@ class RecCore:
         if self._bounds_of is None:
             n = len(self.signal_names)
             return np.full(n, -np.inf, np.float32), np.full(n, np.inf, np.float32)
-        low, high = self._bounds_of.signal_bounds()
-        # empty history slots hold 0, so 0 must lie inside the bounds
-        return (np.minimum(np.asarray(low)[self._order], 0.0),
-                np.maximum(np.asarray(high)[self._order], 0.0))
+        return history_bounds(*self._bounds_of.signal_bounds(), self._order)
 
     def _user_features(self, users: np.ndarray) -> np.ndarray:
         x = (np.zeros((len(users), 1), np.float32) if self._features is None

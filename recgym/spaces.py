@@ -3,7 +3,7 @@ observation (for MLP policies, `FlattenHistory` and d3rlpy)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +33,20 @@ class Slate(spaces.MultiDiscrete):
 
     def __repr__(self) -> str:
         return f"Slate({self.slate_size} of {self.n_choices})"
+
+
+def primary_first(names: Sequence[str], primary: str) -> list[str]:
+    """Signal names as observations order them: the primary signal first, the others in
+    their order."""
+    return [primary, *[n for n in names if n != primary]]
+
+
+def history_bounds(low: object, high: object, order: Sequence[int]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """A simulator's signal bounds in observation order (`order` indexes its signals),
+    widened to contain 0, the value of an empty history slot."""
+    return (np.minimum(np.asarray(low)[list(order)], 0.0),
+            np.maximum(np.asarray(high)[list(order)], 0.0))
 
 
 @dataclass(frozen=True)

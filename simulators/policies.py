@@ -12,7 +12,8 @@ from simulators.synthetic import SyntheticWorld, WorldState
 
 
 class BehaviourPolicy(Protocol):
-    """Chooses a slate of distinct items for every user in a batch."""
+    """Chooses a slate of distinct items for every user in a batch, and says how likely
+    the slate it chose was (what off-policy evaluation divides by)."""
 
     name: str
 
@@ -20,6 +21,12 @@ class BehaviourPolicy(Protocol):
         self, world: SyntheticWorld, state: WorldState, slate_size: int, rng: np.random.Generator
     ) -> np.ndarray:
         """Item ids of shape (batch, slate_size), distinct within each row."""
+        ...
+
+    def propensity(self, world: SyntheticWorld, state: WorldState, slates: np.ndarray
+                   ) -> np.ndarray:
+        """(batch,) probability that the policy chooses exactly these ordered slates in
+        `state` (1 or 0 for a deterministic policy)."""
         ...
 
 
@@ -36,6 +43,32 @@ def _gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return -np.log(-np.log(rng.random(shape) + 1e-300) + 1e-300)
 
 
+def uniform_slate_probability(n_items: int, slate_size: int) -> float:
+    """Probability of one ordered slate of distinct items drawn uniformly at random."""
+    return float(np.prod(1.0 / (n_items - np.arange(slate_size, dtype=np.float64))))
+
+
+def plackett_luce_probability(logits: np.ndarray, slates: np.ndarray) -> np.ndarray:
+    """(batch,) probability of ordered slates drawn one item after another without
+    replacement with probability softmax(logits) over the items left (what Gumbel top-k
+    sampling draws). `logits` is (n_items,) or (batch, n_items)."""
+    logits = np.broadcast_to(logits, (len(slates), logits.shape[-1]))
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    weight = np.exp(shifted)
+    left = weight.sum(axis=1)
+    log_p = np.zeros(len(slates))
+    rows = np.arange(len(slates))
+    for j in range(slates.shape[1]):
+        chosen = weight[rows, slates[:, j]]
+        log_p += np.log(chosen) - np.log(left)
+        left = left - chosen
+    return np.exp(log_p)
+
+
+def _same_slates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (np.asarray(a) == np.asarray(b)).all(axis=1)
+
+
 class RandomPolicy:
     """Uniformly random distinct items."""
 
@@ -43,6 +76,9 @@ class RandomPolicy:
 
     def __call__(self, world, state, slate_size, rng):
         return top_k(rng.random((len(state), world.n_items)), slate_size)
+
+    def propensity(self, world, state, slates):
+        return np.full(len(slates), uniform_slate_probability(world.n_items, slates.shape[1]))
 
 
 class PopularityPolicy:
@@ -56,6 +92,32 @@ class PopularityPolicy:
     def __call__(self, world, state, slate_size, rng):
         logits = world.item_popularity[None, :] / self.temperature
         return top_k(logits + _gumbel(rng, (len(state), world.n_items)), slate_size)
+
+    def propensity(self, world, state, slates):
+        return plackett_luce_probability(world.item_popularity / self.temperature, slates)
+
+
+class SoftmaxPolicy:
+    """Samples items with probability proportional to exp(true click probability /
+    temperature): mostly good items, yet every item has a chance (a stochastic behaviour
+    policy whose logs suit off-policy evaluation)."""
+
+    name = "softmax"
+
+    def __init__(self, temperature: float = 0.05) -> None:
+        if not temperature > 0:
+            raise InputError(f"temperature must be positive, got {temperature}")
+        self.temperature = temperature
+
+    def _logits(self, world, state):
+        return world.click_prob(state, np.arange(world.n_items)) / self.temperature
+
+    def __call__(self, world, state, slate_size, rng):
+        logits = self._logits(world, state)
+        return top_k(logits + _gumbel(rng, logits.shape), slate_size)
+
+    def propensity(self, world, state, slates):
+        return plackett_luce_probability(self._logits(world, state), slates)
 
 
 class EpsilonGreedyPolicy:
@@ -77,6 +139,11 @@ class EpsilonGreedyPolicy:
             greedy[explore] = top_k(rng.random((int(explore.sum()), world.n_items)), slate_size)
         return greedy
 
+    def propensity(self, world, state, slates):
+        greedy = top_k(world.click_prob(state, np.arange(world.n_items)), slates.shape[1])
+        uniform = uniform_slate_probability(world.n_items, slates.shape[1])
+        return ((1.0 - self.epsilon) * _same_slates(slates, greedy) + self.epsilon * uniform)
+
 
 class ClickGreedyPolicy(EpsilonGreedyPolicy):
     """The myopic oracle: always the items with the highest true click probability."""
@@ -97,16 +164,21 @@ class DiversityAwarePolicy:
         self.diversity = diversity
 
     def __call__(self, world, state, slate_size, rng):
-        items = np.arange(world.n_items)
-        value = world.expected_satisfaction(state, items)
-        boredom = state.boredom[:, world.item_topic]
-        return top_k(value * np.exp(-self.diversity * boredom), slate_size)
+        return top_k(self._scores(world, state), slate_size)
+
+    def _scores(self, world, state):
+        value = world.expected_satisfaction(state, np.arange(world.n_items))
+        return value * np.exp(-self.diversity * state.boredom[:, world.item_topic])
+
+    def propensity(self, world, state, slates):
+        return _same_slates(slates, top_k(self._scores(world, state),
+                                          slates.shape[1])).astype(np.float64)
 
 
 POLICIES: dict[str, type] = {
     cls.name: cls
-    for cls in (RandomPolicy, PopularityPolicy, EpsilonGreedyPolicy, ClickGreedyPolicy,
-                DiversityAwarePolicy)
+    for cls in (RandomPolicy, PopularityPolicy, SoftmaxPolicy, EpsilonGreedyPolicy,
+                ClickGreedyPolicy, DiversityAwarePolicy)
 }
 
 

@@ -466,19 +466,24 @@ class SyntheticWorld:
         seed: int = 0,
         slate_size: int = 1,
         truth: bool = False,
+        max_sessions: int | None = None,
     ) -> InteractionLog:
-        """Log a behaviour policy acting on the first `n_users` users for `n_days` days.
+        """Log a behaviour policy acting on the first `n_users` users for `n_days` days,
+        or, with `max_sessions`, for that many whole sessions of each user from a fresh
+        start (the episodes of the environments; the log then ends after the last one).
 
-        `policy` is a name ('random', 'popularity', 'epsilon_greedy', 'click_greedy',
-        'diversity_aware') or a `BehaviourPolicy`. Returns an `InteractionLog` with signals
-        click, like and watch_ratio, a `position` context column and user / item feature
-        tables (observable, noisy views of the hidden parameters). With `truth`, a context
-        column `true_click_prob` holds the world's click probability of each shown item.
+        `policy` is a name ('random', 'popularity', 'softmax', 'epsilon_greedy',
+        'click_greedy', 'diversity_aware') or a `BehaviourPolicy`. Returns an
+        `InteractionLog` with signals click, like and watch_ratio, context columns
+        `position` and `propensity` (the policy's probability of the whole slate) and user
+        / item feature tables (observable, noisy views of the hidden parameters). With
+        `truth`, a context column `true_click_prob` holds the world's click probability of
+        each shown item.
         """
         from simulators.world_log import generate_log
 
         return generate_log(self, policy, n_users=n_users, n_days=n_days, seed=seed,
-                            slate_size=slate_size, truth=truth)
+                            slate_size=slate_size, truth=truth, max_sessions=max_sessions)
 
     # ------------------------------------------------------------------ helpers
     def _affinity(self, state: WorldState, items: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import pandas as pd
 from offline_data.build import build_log
 from offline_data.log import InteractionLog
 from offline_data.shared.errors import InputError
+from offline_data.shared.numbers import as_int
 from offline_data.shared.units import DAY_S
 from offline_data.validation import Origin
 from simulators.policies import BehaviourPolicy, make_policy
@@ -20,8 +21,9 @@ LOG_START = 1_704_067_200
 """Unix time where synthetic logs begin (2024-01-01 00:00 UTC)."""
 
 
-StepRows = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]
-"""One step of a rollout: user ids, slates, clock (s) and feedback, for the users still in."""
+StepRows = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]
+"""One step of a rollout: user ids, slates, clock (s), feedback and the slates'
+propensities, for the users still in."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class Rollout:
     session_length: np.ndarray
     session_gap_s: np.ndarray
     """Sampled return gap after each finished session."""
+    propensity: np.ndarray
+    """The behaviour policy's probability of the whole slate, repeated on each of its
+    entries."""
     true_click_prob: np.ndarray | None = None
     """The world's click probability of each shown item (with `record_truth`)."""
 
@@ -77,10 +82,11 @@ def rollout(
 
     while len(state):
         slates = chooser(world, state, slate_size, rng)
+        propensity = chooser.propensity(world, state, slates)
         if record_truth:
             truth.append(world.click_prob(state, slates).ravel())
         feedback = world.respond(state, slates, rng)
-        rows.append((state.user_ids, slates, clock, feedback))
+        rows.append((state.user_ids, slates, clock, feedback, propensity))
         state = world.step_state(state, slates, feedback)
         watched = (feedback["click"] * feedback["watch_ratio"] * world.item_duration_s[slates])
         clock = clock + c.step_overhead_s + watched.sum(axis=1)
@@ -106,18 +112,20 @@ def _collect(rows: list[StepRows],
              finished: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
              positions: np.ndarray, signal_names: list[str]) -> Rollout:
     k = len(positions)
-    users = [np.repeat(u, k) for u, _, _, _ in rows]
+    users = [np.repeat(u, k) for u, *_ in rows]
     return Rollout(
         user=np.concatenate(users) if users else np.zeros(0, np.int64),
-        item=np.concatenate([s.ravel() for _, s, _, _ in rows]) if rows else np.zeros(0, np.int64),
-        position=np.concatenate([np.tile(positions, len(u)) for u, _, _, _ in rows])
+        item=np.concatenate([s.ravel() for _, s, *_ in rows]) if rows else np.zeros(0, np.int64),
+        position=np.concatenate([np.tile(positions, len(u)) for u, *_ in rows])
         if rows else np.zeros(0, np.int64),
-        time_s=np.concatenate([np.repeat(t, k) for _, _, t, _ in rows]) if rows else np.zeros(0),
+        time_s=np.concatenate([np.repeat(t, k) for _, _, t, *_ in rows]) if rows else np.zeros(0),
         feedback={
-            name: np.concatenate([f[name].ravel() for _, _, _, f in rows]) if rows
+            name: np.concatenate([f[name].ravel() for _, _, _, f, _ in rows]) if rows
             else np.zeros(0, np.float32)
             for name in signal_names
         },
+        propensity=np.concatenate([np.repeat(p, k) for *_, p in rows]) if rows
+        else np.zeros(0),
         session_user=np.concatenate([u for u, _, _ in finished]) if finished
         else np.zeros(0, np.int64),
         session_length=np.concatenate([n for _, n, _ in finished]) if finished
@@ -135,6 +143,7 @@ def generate_log(
     seed: int = 0,
     slate_size: int = 1,
     truth: bool = False,
+    max_sessions: int | None = None,
 ) -> InteractionLog:
     """See `SyntheticWorld.generate_log`."""
     n_users = world.n_users if n_users is None else int(n_users)
@@ -145,10 +154,18 @@ def generate_log(
         )
     if n_days <= 0:
         raise InputError(f"n_days must be positive, got {n_days}")
+    if max_sessions is not None:
+        max_sessions = as_int(max_sessions, "max_sessions", minimum=1)
     rng = np.random.default_rng(seed)
-    run = rollout(world, policy, np.arange(n_users), rng=rng, horizon_days=n_days,
-                  slate_size=slate_size, record_truth=truth)
-    inside = run.time_s < n_days * DAY_S
+    run = rollout(world, policy, np.arange(n_users), rng=rng,
+                  horizon_days=n_days if max_sessions is None else None,
+                  max_sessions=max_sessions, slate_size=slate_size, record_truth=truth)
+    if max_sessions is None:
+        inside = run.time_s < n_days * DAY_S
+        window = (LOG_START, LOG_START + int(n_days * DAY_S))
+    else:  # every user's sessions are logged whole; the log ends after the last of them
+        inside = np.ones(len(run.time_s), dtype=bool)
+        window = (LOG_START, LOG_START + int(np.floor(run.time_s.max(initial=0.0))) + 1)
     frame = pd.DataFrame(
         {
             "user_id": run.user[inside],
@@ -156,19 +173,22 @@ def generate_log(
             "timestamp": LOG_START + np.floor(run.time_s[inside]).astype(np.int64),
             **{name: values[inside] for name, values in run.feedback.items()},
             "position": run.position[inside],
+            "propensity": run.propensity[inside],
         }
     )
     if run.true_click_prob is not None:
         frame["true_click_prob"] = run.true_click_prob[inside]
+    span = f"days={n_days:g}" if max_sessions is None else f"sessions={max_sessions}"
     name = policy if isinstance(policy, str) else getattr(policy, "name", type(policy).__name__)
     return build_log(
         frame,
         world.signals,
-        origin=Origin(f"synthetic(policy={name}, users={n_users}, days={n_days:g}, seed={seed})"),
+        origin=Origin(f"synthetic(policy={name}, users={n_users}, {span}, seed={seed})"),
         users=_user_features(world, n_users),
         items=_item_features(world),
-        context=("position", "true_click_prob") if truth else ("position",),
-        window=(LOG_START, LOG_START + int(n_days * DAY_S)),
+        context=("position", "propensity", "true_click_prob") if truth
+        else ("position", "propensity"),
+        window=window,
         user_universe=np.arange(n_users),
         item_universe=np.arange(world.n_items),
     )

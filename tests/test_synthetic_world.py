@@ -132,7 +132,7 @@ def test_generated_log_is_a_complete_interaction_log(small_log):
     assert log.end_time - log.start_time == 3 * 86_400
     assert set(log.users.columns) == {"activity_level", "segment"}
     assert set(log.items.columns) == {"topic", "duration_s"}
-    assert log.context_columns == ("position",)
+    assert log.context_columns == ("position", "propensity")
     s = log.sessions
     assert 5 < s["length"].mean() < 30
     assert (s.loc[~s["censored"], "return_gap"] >= 3600).all()
