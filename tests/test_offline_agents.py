@@ -30,6 +30,7 @@ from agents.online.baselines.random_agent import RandomAgent
 from agents.registry import ENTRY_POINTS, OFFLINE_AGENT_NAMES, agent_class
 from offline_data import InputError
 from recgym import EnvConfig
+from recgym.encoders import ENCODERS
 from recgym.evaluate import evaluate
 from recgym.offline import episodes_from_log
 from recgym.offline.policy import StochasticPolicy
@@ -157,6 +158,17 @@ def test_chunks_and_a_resumed_run_equal_one_run_bit_for_bit(name, small, tmp_pat
     theirs.pop("losses")
     assert_same(ours, theirs)  # optimisers, generators, counters
     assert split.losses == resumed.losses
+
+
+def test_every_encoder_serves_the_offline_agents(small):
+    """Every recgym encoder as the state encoder (CQL) and as the state-action encoder of
+    a continuous critic (IQL): the two ways d3rlpy builds networks from it."""
+    world, data = small
+    obs = {k: v[:8] for k, v in data.observations.items()}
+    for encoder in ENCODERS:
+        for name in ("cql", "iql"):
+            agent = build(name, world, data, encoder=encoder).fit(data, 1)
+            assert np.shape(agent.predict(obs)) == (8,), (encoder, name)
 
 
 def test_same_seed_same_agent_and_seeds_differ(small):
