@@ -107,7 +107,7 @@ class OfflineAgent(Agent):
         if self.stochastic and not deterministic:
             probs = softmax(scores)
             cumulative = probs.cumsum(axis=1)
-            draws = self.act_rng.random((len(probs), 1)) * cumulative[:, -1:]
+            draws = (1.0 - self.act_rng.random((len(probs), 1))) * cumulative[:, -1:]
             chosen = np.minimum((cumulative < draws).sum(axis=1), self.spec.n_items - 1)
             return as_action(chosen[:, None], batched, 1)
         return as_action(top_k_by_score(scores, self.spec.slate_size), batched,
@@ -237,13 +237,13 @@ class D3rlpyAgent(OfflineAgent):
                                                   self.all_steps))
         return self._data[1]
 
-    def fit(self, env: Any, total_steps: int, callbacks: Sequence[Callback] = (),
-            budget: int | None = None) -> D3rlpyAgent:
-        """`total_steps` more gradient steps on the dataset `env` (a `TrajectoryDataset`;
-        named `env` as in every agent's `fit`); `budget` is accepted and unused (no
+    def fit(self, dataset: Any, total_steps: int,
+            callbacks: Sequence[Callback] = (), budget: int | None = None) -> D3rlpyAgent:
+        """`total_steps` more gradient steps on `dataset` (a `TrajectoryDataset` of this
+        agent's spec); callbacks run once after them; `budget` is accepted and unused (no
         schedules)."""
         steps, _ = step_counts(total_steps, budget)
-        data = self.transitions(check_dataset(self.name, self.spec, env))
+        data = self.transitions(check_dataset(self.name, self.spec, dataset))
         sums: dict[str, float] = {}
         self.algo.set_grad_step(self.num_steps)
         with self.torch_random():
