@@ -28,8 +28,20 @@ ENTRY_POINTS: dict[str, str] = {
     "popular": "agents.online.baselines.popular:PopularAgent",
     "oracle": "agents.online.baselines.oracle:OracleAgent",
     "linucb": "agents.online.baselines.linucb:LinUCBAgent",
+    # offline agents: fit(dataset, n_steps) on a recgym.offline.TrajectoryDataset
+    "bc": "agents.offline.discrete:BCAgent",
+    "bcq": "agents.offline.discrete:BCQAgent",
+    "cql": "agents.offline.discrete:CQLAgent",
+    "discrete_sac": "agents.offline.discrete:DiscreteSACAgent",
+    "double_dqn": "agents.offline.discrete:DoubleDQNAgent",
+    "iql": "agents.offline.iql:IQLAgent",
+    "behaviour": "agents.offline.baselines:BehaviourAgent",
 }
-AGENT_NAMES: tuple[str, ...] = tuple(ENTRY_POINTS)
+OFFLINE_AGENT_NAMES: tuple[str, ...] = ("bc", "bcq", "cql", "discrete_sac", "double_dqn",
+                                        "iql", "behaviour")
+"""Agents that learn from a logged dataset (`recgym offline`), not in an environment."""
+AGENT_NAMES: tuple[str, ...] = tuple(n for n in ENTRY_POINTS if n not in OFFLINE_AGENT_NAMES)
+"""Agents trained in an environment (`recgym train`)."""
 
 
 def check_agent_name(name: str) -> str:
