@@ -15,7 +15,7 @@ dataset cuts them (the environment's return for datasets built with its settings
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,10 @@ class FQEConfig(ConfigMixin):
     """Hidden width of the encoder and of the Q head."""
     encoder_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     """Further options of the encoder."""
+    user_ids: bool = False
+    """Embed user ids (encoders that use the user): with one episode per user the Q
+    network could memorise each user's logged return; by default every id maps to one
+    shared embedding and only the user features tell users apart."""
     n_steps: int = 20_000
     """Gradient steps."""
     batch_size: int = 256
@@ -75,7 +79,8 @@ class QNetwork(nn.Module):
     def __init__(self, spec: ObsSpec, config: FQEConfig) -> None:
         super().__init__()
         self.spec = spec
-        self.encoder = make_encoder(config.encoder, spec, embed_dim=config.embed_dim,
+        seen = spec if config.user_ids else replace(spec, n_users=1)  # ids clamp to 0
+        self.encoder = make_encoder(config.encoder, seen, embed_dim=config.embed_dim,
                                     hidden_dim=config.hidden_dim, **config.encoder_kwargs)
         self.head = nn.Sequential(nn.Linear(self.encoder.features_dim, config.hidden_dim),
                                   nn.ReLU(), nn.Linear(config.hidden_dim, spec.n_items))
