@@ -40,7 +40,7 @@ def fitted(softmax_data):
 
 
 def test_fitted_propensities_track_the_recorded_ones(softmax_data, fitted):
-    data, model = fitted
+    data, _model = fitted
     assert softmax_data.behaviour == "recorded" and data.behaviour == "fitted"
     assert np.all((data.propensities > 0) & (data.propensities <= 1))
     report = data.behaviour_report
@@ -90,7 +90,7 @@ def test_save_and_load_give_the_same_model(softmax_data, fitted, tmp_path):
     (tmp_path / "b" / "weights.pt").write_bytes(b"not torch")
     with pytest.raises(BehaviourFileError, match=r"weights\.pt.*save the model again"):
         BehaviourModel.load(tmp_path / "b")
-    with pytest.raises(BehaviourFileError, match="no behaviour.json"):
+    with pytest.raises(BehaviourFileError, match=r"no behaviour\.json"):
         BehaviourModel.load(tmp_path)
 
 
@@ -153,5 +153,5 @@ def test_bad_input_names_the_problem(softmax_data, fitted):
     world = SyntheticWorld(WORLD.replace(n_items=40), seed=0)
     other = episodes_from_log(world.generate_log("random", n_users=10, max_sessions=1),
                               CONFIG, simulator=world)
-    with pytest.raises(InputError, match="n_items=60.*has 40; fit a behaviour model"):
+    with pytest.raises(InputError, match=r"n_items=60.*has 40; fit a behaviour model"):
         fitted[1].apply(other)

@@ -409,7 +409,9 @@ def _threads(count: int | None) -> Iterator[None]:
 
 def _tensors(observations: Mapping[str, np.ndarray], device: torch.device,
              use_user_id: bool) -> dict[str, Tensor]:
-    out = {key: torch.from_numpy(np.ascontiguousarray(value)).to(device)
+    # a copy only for arrays numpy may not write to (e.g. read from Parquet), which torch
+    # would warn about
+    out = {key: torch.from_numpy(np.require(value, requirements=["C", "W"])).to(device)
            for key, value in observations.items()}
     if not use_user_id and "user_id" in out:
         out["user_id"] = torch.zeros_like(out["user_id"])
