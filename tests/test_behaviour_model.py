@@ -155,3 +155,20 @@ def test_bad_input_names_the_problem(softmax_data, fitted):
                               CONFIG, simulator=world)
     with pytest.raises(InputError, match=r"n_items=60.*has 40; fit a behaviour model"):
         fitted[1].apply(other)
+
+
+def test_cross_fitted_propensities_are_out_of_sample(softmax_data, fitted):
+    data, model = fit_behaviour(softmax_data, FAST.replace(cross_fit=2))
+    report = data.behaviour_report
+    assert report["cross_fit"]["folds"] == 2 and len(report["cross_fit"]["epochs_run"]) == 2
+    out_of_sample = report["cross_fit"]["all_steps"]
+    assert out_of_sample["steps"] == data.n_steps
+    # in sample the model flatters itself; out of sample it scores like on held-out data
+    in_sample = fitted[0].behaviour_report["all_steps"]["logloss"]
+    assert out_of_sample["logloss"] > in_sample
+    assert abs(out_of_sample["logloss"] - report["heldout"]["logloss"]) < 0.3
+    assert report["vs_recorded"]["pearson_log"] > 0.7
+    # the returned model is the one fitted to everything (the same as without cross-fitting)
+    np.testing.assert_array_equal(model.propensities(softmax_data), fitted[0].propensities)
+    with pytest.raises(InputError, match="cross_fit=200 needs at least 600 episodes"):
+        fit_behaviour(softmax_data, FAST.replace(cross_fit=200))

@@ -92,11 +92,16 @@ class BehaviourConfig(ConfigMixin):
     num_threads: int | None = None
     """Torch CPU threads while fitting (None: torch's default). On a machine shared with
     other jobs 1 can be several times faster than threads that wait for each other."""
+    cross_fit: int = 0
+    """0 or 1: the propensities of the training steps come from the model that learnt
+    them (in sample, so over-confident where it over-fits); k >= 2: cross-fitted, each
+    step's from a model fitted without its fold of episodes (k more fits)."""
     progress: bool = False
 
     def __post_init__(self) -> None:
         for name, low in (("embed_dim", 1), ("hidden_dim", 1), ("epochs", 1),
-                          ("batch_size", 1), ("patience", 1), ("seed", 0)):
+                          ("batch_size", 1), ("patience", 1), ("seed", 0),
+                          ("cross_fit", 0)):
             object.__setattr__(self, name, as_int(getattr(self, name), name, minimum=low))
         key = str(self.encoder).lower().replace("-", "_")
         if key not in ENCODERS:
@@ -253,8 +258,14 @@ class BehaviourModel:
         self._check_compatible(dataset)
         with _threads(self.config.num_threads):
             log_p, metrics = self._metrics(dataset, np.arange(dataset.n_steps))
+        return self.attach(dataset, log_p, {"all_steps": metrics})
+
+    def attach(self, dataset: TrajectoryDataset, log_p: np.ndarray,
+               extra: dict[str, Any]) -> TrajectoryDataset:
+        """`dataset` with propensities exp(`log_p`) and this model's report plus `extra`
+        and the comparison with recorded propensities (see `apply`)."""
         propensities = np.clip(np.exp(log_p), np.finfo(np.float64).tiny, 1.0)
-        report = {**self.report, "all_steps": metrics}
+        report = {**self.report, **extra}
         if dataset.propensities is not None:
             report["recorded_behaviour"] = dataset.behaviour
             report["vs_recorded"] = compare_propensities(propensities, dataset.propensities)
@@ -280,23 +291,31 @@ class BehaviourModel:
                  for rows in torch.arange(n, device=self.device).split(self.config.batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, self.spec.n_items))
 
-    @torch.no_grad()
     def _metrics(self, dataset: TrajectoryDataset, rows: np.ndarray
                  ) -> tuple[np.ndarray, dict[str, Any]]:
         """(log-probability of each logged action in `rows`, metrics over `rows`)."""
+        metrics = SoftmaxMetrics()
+        log_p = self.score(dataset, rows, metrics)
+        return log_p, metrics.result()
+
+    @torch.no_grad()
+    def score(self, dataset: TrajectoryDataset, rows: np.ndarray,
+              metrics: SoftmaxMetrics | None = None) -> np.ndarray:
+        """(len(rows),) log-probability of the logged actions of `dataset`'s steps `rows`,
+        adding them to `metrics` when given."""
         self.net.eval()
         obs = _tensors(dataset.observations, self.device, self.config.use_user_id)
         actions = torch.from_numpy(np.ascontiguousarray(dataset.actions)).to(self.device)
-        metrics = SoftmaxMetrics()
         out = []
         for chunk in torch.from_numpy(rows).to(self.device).split(self.config.batch_size * 2):
             logits = self.net(_take(obs, chunk)).float()
             logged = actions[chunk]
             log_p = action_log_prob(logits, logged)
-            first = logged if logged.dim() == 1 else logged[:, 0]
-            metrics.add(torch.log_softmax(logits, dim=1), first, log_p)
+            if metrics is not None:
+                first = logged if logged.dim() == 1 else logged[:, 0]
+                metrics.add(torch.log_softmax(logits, dim=1), first, log_p)
             out.append(log_p.double().cpu().numpy())
-        return (np.concatenate(out) if out else np.zeros(0)), metrics.result()
+        return np.concatenate(out) if out else np.zeros(0)
 
     def _check_compatible(self, dataset: TrajectoryDataset) -> None:
         mine, theirs = self.spec, dataset.spec
@@ -358,9 +377,22 @@ class BehaviourModel:
 def fit_behaviour(dataset: TrajectoryDataset, config: BehaviourConfig | None = None
                   ) -> tuple[TrajectoryDataset, BehaviourModel]:
     """Fit a behaviour model to `dataset` and return the dataset with its propensities
-    (`behaviour="fitted"`, the report in `behaviour_report`) and the model."""
+    (`behaviour="fitted"`, the report in `behaviour_report`) and the model.
+
+    With `config.cross_fit` k >= 2 the propensities are cross-fitted: each step's comes
+    from a model fitted to the other k - 1 folds of episodes (the report's `cross_fit`
+    holds their metrics over every step, all out of sample); the returned model is the
+    one fitted to the whole dataset, for reuse."""
+    from recgym.offline.cross_fit import check_folds, cross_fitted_log_propensities
+
+    config = config or BehaviourConfig()
+    if config.cross_fit >= 2:
+        check_folds(dataset, config.cross_fit)
     model = BehaviourModel.fit(dataset, config)
-    return model.apply(dataset), model
+    if config.cross_fit < 2:
+        return model.apply(dataset), model
+    log_p, report = cross_fitted_log_propensities(dataset, config)
+    return model.attach(dataset, log_p, {"cross_fit": report}), model
 
 
 # ---------------------------------------------------------------------- helpers
