@@ -52,3 +52,70 @@ def data_synth(
                         slate_size=slate_size)
     log.to_parquet(out, overwrite=overwrite)
     typer.echo(f"wrote {log.n_interactions:,} interactions of {users:,} users to {out}")
+
+
+@data_app.command("export")
+@log_options
+def data_export(
+    path: Annotated[str, typer.Argument(help="Log file or folder, or 'synthetic' (no files).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the dataset to.")],
+    log: LogOptions,
+    to: Annotated[str, typer.Option(
+        "--to", help="Dataset format: parquet, minari (needs recgym[minari]) or d3rlpy.")
+    ] = "parquet",
+    slate_size: Annotated[int, typer.Option(help="Items per step (a step is the rows of a "
+                                                 "user at one timestamp).")] = 1,
+    history_len: Annotated[int, typer.Option(help="Recent items in the observation.")] = 10,
+    max_sessions: Annotated[int, typer.Option(help="Sessions per episode.")] = 5,
+    max_steps: Annotated[int, typer.Option(help="Steps per episode.")] = 1000,
+    churn_after_h: Annotated[float, typer.Option(help="A longer return gap (hours) is "
+                                                      "churn.")] = 96.0,
+    episodes_per_user: Annotated[int | None, typer.Option(
+        help="Keep only each user's first episodes.")] = None,
+    reward_weights: Annotated[str | None, typer.Option(
+        help="Scalar reward weights, e.g. 'is_click=1,retention=5' (default: the primary "
+             "signal 1, retention 5).")] = None,
+    simulator: Annotated[Path | None, typer.Option(
+        help="A fitted simulator folder (fit-sim) whose environment the observations must "
+             "match; default: defined by the log.")] = None,
+    behaviour_model: Annotated[bool, typer.Option(
+        "--behaviour-model", help="Fit a behaviour model and give every step its fitted "
+        "propensity (saved in OUT/behaviour/).")] = False,
+    behaviour_from: Annotated[Path | None, typer.Option(
+        help="Apply a saved behaviour model (an OUT/behaviour/ folder) instead.")] = None,
+    behaviour_encoder: Annotated[str, typer.Option(help="Encoder of the behaviour model.")
+                                 ] = "drr_ave",
+    behaviour_epochs: Annotated[int, typer.Option(help="Maximum epochs of the behaviour "
+                                                       "model.")] = 20,
+    dataset_id: Annotated[str | None, typer.Option(
+        help="minari: the dataset id (default recgym/<OUT name>-v0).")] = None,
+    users: Annotated[int | None, typer.Option(help="synthetic: users [default: 1000].")
+                     ] = None,
+    days: Annotated[float | None, typer.Option(help="synthetic: days of activity "
+                                                    "[default: 7].")] = None,
+    policy: Annotated[str | None, typer.Option(
+        help="synthetic: behaviour policy [default: softmax, whose propensities suit "
+             "off-policy evaluation].")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic log and the behaviour "
+                                           "model.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if recgym wrote it.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show the behaviour model's progress.")
+                        ] = False,
+) -> None:
+    """Turn a log into the environment's episodes and write them as a dataset for offline
+    RL: Parquet (recgym), Minari or d3rlpy. Refuses to replace a folder recgym did not
+    write."""
+    from recgym.cli.export import run_export
+
+    if behaviour_model and behaviour_from is not None:
+        raise InputError("--behaviour-model fits a new model and --behaviour-from applies a "
+                         "saved one; give one of them")
+    run_export(path, out, log, to=to, env={
+        "slate_size": slate_size, "history_len": history_len, "max_sessions": max_sessions,
+        "max_steps": max_steps, "churn_after_h": churn_after_h},
+        episodes_per_user=episodes_per_user, reward_weights=reward_weights,
+        simulator=simulator, fit_behaviour=behaviour_model, behaviour_from=behaviour_from,
+        behaviour={"encoder": behaviour_encoder, "epochs": behaviour_epochs, "seed": seed,
+                   "progress": progress},
+        dataset_id=dataset_id, synthetic={"users": users, "days": days, "policy": policy,
+                                          "seed": seed}, overwrite=overwrite)
