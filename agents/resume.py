@@ -11,6 +11,7 @@ trained with (`MUST_MATCH`). The budget (`steps`), how often it is evaluated
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +29,22 @@ MUST_MATCH = ("agent", "env", "env_kwargs", "encoder", "seed", "n_envs", "agent_
 MAY_CHANGE = ("steps", "eval_every", "name")
 
 
-def check_resume(out: Path, config: TrainConfig, checkpoint: Path | None) -> None:
+def check_resume(out: Path, config: Any, checkpoint: Path | None, *,
+                 read: Callable[[Path], Any] = read_config,
+                 may_change: tuple[str, ...] = MAY_CHANGE) -> None:
     """Refuse to resume `out` with `config` when the checkpoint to continue (or, before
-    the first checkpoint, the run's `config.json`) was made with other settings; the
-    error names the first mismatch, both values and what to do."""
+    the first checkpoint, the run's `config.json`, read by `read`) was made with other
+    settings; the error names the first mismatch, both values and what to do. For a
+    `TrainConfig` the fields `MUST_MATCH` are compared; for other run configs every
+    field but `may_change`."""
+    must_match = (MUST_MATCH if isinstance(config, TrainConfig) else
+                  tuple(k for k in config.to_dict() if k not in may_change))
     if checkpoint is None:
-        recorded, where = read_config(out).to_dict(), f"{out / CONFIG_FILE}"
-        mismatch = _first_mismatch(recorded, config.to_dict())
+        recorded, where = read(out).to_dict(), f"{out / CONFIG_FILE}"
+        mismatch = _first_mismatch(recorded, config.to_dict(), must_match)
     elif (checkpoint / CONFIG_FILE).is_file():
-        recorded, where = read_config(checkpoint).to_dict(), f"checkpoint {checkpoint}"
-        mismatch = _first_mismatch(recorded, config.to_dict())
+        recorded, where = read(checkpoint).to_dict(), f"checkpoint {checkpoint}"
+        mismatch = _first_mismatch(recorded, config.to_dict(), must_match)
     else:  # written before checkpoints kept their config: what agent.json tells
         where = f"checkpoint {checkpoint}"
         mismatch = _agent_mismatch(checkpoint / AGENT_FOLDER, config)
@@ -48,7 +55,7 @@ def check_resume(out: Path, config: TrainConfig, checkpoint: Path | None) -> Non
             f"cannot resume {out}: {name} is {_show(now)} in the run's config but "
             f"{_show(was)} in {where}; {fix} (in {out / CONFIG_FILE} or on the command line) "
             "to continue that training, or start a new run in another folder (only "
-            f"{', '.join(MAY_CHANGE)} may change on resume)")
+            f"{', '.join(may_change)} may change on resume)")
 
 
 def check_spec(out: Path, checkpoint: Path, spec: ObsSpec) -> None:
@@ -63,9 +70,9 @@ def check_spec(out: Path, checkpoint: Path, spec: ObsSpec) -> None:
             "ones it was trained with, or start a new run in another folder")
 
 
-def _first_mismatch(recorded: dict[str, Any], config: dict[str, Any]
-                    ) -> tuple[str, Any, Any] | None:
-    for name in MUST_MATCH:
+def _first_mismatch(recorded: dict[str, Any], config: dict[str, Any],
+                    must_match: tuple[str, ...]) -> tuple[str, Any, Any] | None:
+    for name in must_match:
         found = _difference(name, _json(recorded.get(name)), _json(config.get(name)))
         if found is not None:
             return found

@@ -55,7 +55,8 @@ def plot_runs(runs: Sequence[str | Path], out: str | Path,
     groups: dict[str, list[pd.DataFrame]] = defaultdict(list)
     for run in runs:
         config, frame = read_run(run)
-        groups[str(config.get("name") or config.get("agent") or Path(run).name)].append(frame)
+        groups[str(config.get("name") or config.get("agent") or config.get("algo")
+                   or Path(run).name)].append(frame)
     names = [metric_name(m) for m in metrics]
     for name in names:
         if not any(name in f for frames in groups.values() for f in frames):

@@ -159,7 +159,7 @@ def test_fqe_and_dr_find_the_chains_values(one_thread):
         assert results["fqe"].value == pytest.approx(truth, rel=0.1)
         for name, result in results.items():
             lo, hi = result.ci95
-            assert lo <= result.value <= hi, name
+            assert lo - 1e-9 <= result.value <= hi + 1e-9, name  # float sums differ
             assert result.value == pytest.approx(truth, rel=0.25), name
 
 

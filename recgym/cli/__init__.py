@@ -14,7 +14,7 @@ from typing import Protocol, cast
 import typer
 
 from offline_data import InputError
-from recgym.cli import data, demo, plot, sim, train  # noqa: F401  (register the commands)
+from recgym.cli import data, demo, offline, plot, sim, train  # noqa: F401  (register them)
 from recgym.cli.app import app
 
 

@@ -66,15 +66,16 @@ def evaluate_command(
     from agents import load_agent, make_agent
     from agents.online.baselines import BASELINES
     from agents.run_folder import AGENT_FOLDER, config_folder, is_run, trained_agent
-    from agents.training import read_config
+    from agents.run_kinds import run_environment
     from recgym.evaluate import evaluate
 
     path = Path(target)
     described_by = config_folder(path) if path.exists() else None
-    run_config = read_config(described_by).to_dict() if described_by is not None else {}
-    env = env or run_config.get("env") or "RecGym/Synthetic-v0"
+    run_env, run_kwargs = (run_environment(described_by) if described_by is not None
+                           else ("RecGym/Synthetic-v0", {}))
+    env = env or run_env
     kwargs = (parse_json(env_kwargs, "--env-kwargs") if env_kwargs is not None
-              else dict(run_config.get("env_kwargs") or {}))
+              else run_kwargs)
     if path.exists():
         if is_run(path):
             folder = trained_agent(path)

@@ -262,11 +262,12 @@ def _column(values: np.ndarray) -> pa.Array:
 
 
 def _unstack(table: pa.Table, name: str, shape: list[int]) -> np.ndarray:
-    """A column written by `_column`, back in its (S, *shape) form and dtype."""
+    """A column written by `_column`, back in its (S, *shape) form and dtype (a writable
+    array: Arrow's zero-copy views are read-only, which torch warns about)."""
     column = table.column(name).combine_chunks()
     if not shape:
-        return column.to_numpy(zero_copy_only=False)
-    flat = column.flatten().to_numpy(zero_copy_only=False)
+        return np.array(column.to_numpy(zero_copy_only=False))
+    flat = np.array(column.flatten().to_numpy(zero_copy_only=False))
     return flat.reshape(len(column), *shape)
 
 

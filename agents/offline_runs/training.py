@@ -1,0 +1,169 @@
+"""Offline runs (`recgym offline`): learn from a log's training users, evaluate
+periodically, write the same run folder as `recgym train`.
+
+Each evaluation measures the agent online in the simulator (the synthetic world itself for
+a synthetic log, else the simulator fitted to the training users: `total_return`, `ctr`,
+...) and off-policy on the held-out users' logged episodes (`ope_<estimator>` with its
+interval in `ope_<estimator>_lo` / `_hi`). The folder holds `config.json` (with
+`"kind": "offline"`), `metrics.csv`, `tb/`, `checkpoints/step-N/`, `agent/` and the fitted
+parts of the data (`simulator/`, `behaviour/`) and the held-out episodes (`heldout/`).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from agents.base import Agent
+from agents.checkpoint import load_state, restore_rng
+from agents.offline_runs.config import OfflineRunConfig, offline_config_from
+from agents.offline_runs.data import HELDOUT_FOLDER, OfflineData, prepare, read_run_log
+from agents.registry import agent_class, load_agent, make_agent
+from agents.resume import check_resume
+from agents.run_folder import AGENT_FOLDER, RNG_FILE, latest_checkpoint
+from agents.training import REPORTED, save_checkpoint
+from offline_data.shared.atomic import check_output_dir
+from offline_data.shared.errors import InputError
+from offline_data.shared.jsonfile import read_json_object
+from recgym.evaluate import evaluate
+from recgym.offline import TrajectoryDataset
+from recgym.offline.ope import estimate
+from recgym.runs import CONFIG_FILE, RunWriter
+
+logger = logging.getLogger(__name__)
+
+MAY_CHANGE = ("steps", "eval_every", "name")
+"""What may change when an offline run is resumed; everything else must match."""
+OPE_BOOTSTRAP = 100
+"""Bootstrap resamples of the periodic off-policy estimates."""
+
+
+def read_offline_config(out: str | Path) -> OfflineRunConfig:
+    """The `OfflineRunConfig` of a run folder (or checkpoint)."""
+    path = Path(out)
+    data = read_json_object(path / CONFIG_FILE, hint="the run cannot be read",
+                            missing=f"{out}: no {CONFIG_FILE} (was it written by "
+                            "`recgym offline`?)")
+    return offline_config_from(data, path)
+
+
+def agent_settings(config: OfflineRunConfig) -> dict[str, Any]:
+    """The agent's settings: `agent_kwargs`, plus the run's seed and encoder where its
+    config has those fields, and the behaviour policy of a synthetic log."""
+    config_class = agent_class(config.algo).config_class
+    known = {f.name for f in fields(config_class)} if is_dataclass(config_class) else set()
+    settings = dict(config.agent_kwargs)
+    settings.setdefault("seed", config.seed)
+    if config.encoder is not None:
+        if "encoder" not in known:
+            raise InputError(f"agent {config.algo!r} takes no encoder; leave --encoder out")
+        settings.setdefault("encoder", config.encoder)
+    if config.algo == "behaviour":
+        if not config.synthetic:
+            raise InputError("--algo behaviour replays the synthetic world's logging policy; "
+                             "for a log from a file its fitted behaviour model is in the run's "
+                             "behaviour/ folder (BehaviourAgent.from_model)")
+        settings.setdefault("policy", config.behaviour)
+    return settings
+
+
+def train_offline(config: OfflineRunConfig, out: str | Path, *, resume: bool = False,
+                  overwrite: bool = False, progress: bool = True,
+                  stop_after: int | None = None,
+                  on_eval: Callable[[int, dict[str, float]], None] | None = None) -> Agent:
+    """Run (or resume) an offline run into `out`; returns the trained agent.
+
+    `stop_after` stops once that many gradient steps are done (after a checkpoint, as an
+    interruption would); `on_eval(step, metrics)` sees every evaluation."""
+    out = Path(out)
+    checkpoint = latest_checkpoint(out) if resume else None
+    if resume:
+        check_resume(out, config, checkpoint, read=read_offline_config, may_change=MAY_CHANGE)
+    else:
+        check_output_dir(out, overwrite=overwrite, marker=CONFIG_FILE)
+    settings = agent_settings(config)
+    log = read_run_log(config)  # a bad log or bad settings fail here, before anything is removed
+    if not resume and out.exists() and overwrite:
+        shutil.rmtree(out)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        data = prepare(config, out, reuse=resume, log=log)
+    except InputError:
+        if created:  # bad data found while fitting: leave nothing behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    if checkpoint is not None:
+        agent = load_agent(checkpoint / AGENT_FOLDER)
+        restore_rng(load_state(checkpoint / RNG_FILE))
+    else:
+        agent = make_agent(config.algo, data.train, **settings)
+    writer = RunWriter(out, config.to_dict(), resume=resume)
+    if not (out / HELDOUT_FOLDER).is_dir():
+        data.heldout.to_parquet(out / HELDOUT_FOLDER)
+    if not agent.learns:  # a baseline: one evaluation
+        writer.log(0, evaluation(agent, config, data))
+        agent.save(out / AGENT_FOLDER, overwrite=True)
+        writer.close()
+        return agent
+    bar = tqdm(total=config.steps, initial=min(agent.num_steps, config.steps), unit="step",
+               desc=f"{config.algo} on {Path(config.data).name}", disable=not progress)
+    try:
+        if checkpoint is None:
+            writer.log(0, evaluation(agent, config, data))
+        while agent.num_steps < config.steps:
+            before = agent.num_steps
+            agent.fit(data.train, min(config.eval_every, config.steps - agent.num_steps))
+            bar.update(min(agent.num_steps, config.steps) - before)
+            metrics = evaluation(agent, config, data)
+            writer.log(agent.num_steps, metrics)
+            bar.set_postfix(ret=f"{metrics['total_return']:.1f}")
+            if on_eval is not None:
+                on_eval(agent.num_steps, metrics)
+            save_checkpoint(out, agent, config)  # type: ignore[arg-type]
+            if stop_after is not None and agent.num_steps >= stop_after:
+                return agent
+        agent.save(out / AGENT_FOLDER, overwrite=True)
+    finally:
+        bar.close()
+        writer.close()
+    return agent
+
+
+def evaluation(agent: Agent, config: OfflineRunConfig, data: OfflineData
+               ) -> dict[str, float]:
+    """Online metrics in the simulator and off-policy estimates on the held-out users."""
+    table = evaluate(agent, data.env_id, n_users=config.eval_users, seed=config.eval_seed,
+                     **data.env_kwargs)
+    means = table["mean"].to_dict()
+    metrics = {m: float(means[m]) for m in REPORTED if m in means}
+    metrics.update(off_policy(agent, data, config.ope, n_bootstrap=OPE_BOOTSTRAP,
+                              seed=config.seed))
+    return metrics
+
+
+def off_policy(agent: Agent, data: OfflineData, estimators: tuple[str, ...], *,
+               n_bootstrap: int, seed: int) -> dict[str, float]:
+    """`ope_<name>`, `ope_<name>_lo`, `ope_<name>_hi` of each estimator on the held-out
+    episodes; nothing for agents that give no item probabilities off-line."""
+    if not estimators or not ope_applicable(agent, data.heldout):
+        return {}
+    results = estimate(data.heldout, agent, estimators, n_bootstrap=n_bootstrap, seed=seed)
+    out: dict[str, float] = {}
+    for name, result in results.items():
+        out[f"ope_{name}"] = result.value
+        out[f"ope_{name}_lo"], out[f"ope_{name}_hi"] = result.ci95
+    return out
+
+
+def ope_applicable(agent: Agent, episodes: TrajectoryDataset) -> bool:
+    """Off-policy evaluation needs one item per step and item probabilities from the
+    observation alone (the synthetic behaviour policy reads the world's hidden state)."""
+    return (episodes.actions.ndim == 1 and agent.name != "behaviour"
+            and hasattr(agent, "action_probabilities"))
