@@ -31,6 +31,10 @@ def _steps_label(value: float, _: int) -> str:
     return f"{value / 1000:g}k" if abs(value) >= 1000 else f"{value:g}"
 
 
+STEP_LABELS = {"online": "environment steps", "offline": "gradient steps"}
+"""What a run's steps count, by its kind (`config.json["kind"]`)."""
+
+
 def metric_name(name: str) -> str:
     """Canonical metric name (`reward` means the episode return)."""
     return METRIC_ALIASES.get(name, name)
@@ -53,11 +57,14 @@ def plot_runs(runs: Sequence[str | Path], out: str | Path,
         raise InputError(f"--out {out} already exists and is not a figure recgym wrote; "
                          "choose another file name, or pass --overwrite to replace it")
     groups: dict[str, list[pd.DataFrame]] = defaultdict(list)
+    kinds: set[str] = set()
     for run in runs:
         config, frame = read_run(run)
+        kinds.add(config.get("kind", "online"))
         groups[str(config.get("name") or config.get("agent") or config.get("algo")
                    or Path(run).name)].append(frame)
     names = [metric_name(m) for m in metrics]
+    xlabel = STEP_LABELS[kinds.pop()] if len(kinds) == 1 else "training steps"
     for name in names:
         if not any(name in f for frames in groups.values() for f in frames):
             known = sorted({c for fs in groups.values() for f in fs for c in f.columns} -
@@ -88,7 +95,7 @@ def plot_runs(runs: Sequence[str | Path], out: str | Path,
                 ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), color=colour,
                                 alpha=0.18)
         ax.set_title(LABELS.get(name, name))
-        ax.set_xlabel("environment steps")
+        ax.set_xlabel(xlabel)
         ax.xaxis.set_major_formatter(FuncFormatter(_steps_label))
         ax.grid(alpha=0.3)
     for k in range(len(names), rows * cols):

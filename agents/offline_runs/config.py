@@ -14,8 +14,10 @@ from offline_data.shared.config import ConfigMixin
 from offline_data.shared.errors import InputError
 from offline_data.shared.numbers import is_real
 from recgym.env_config import EnvConfig
+from recgym.offline.behaviour import BehaviourConfig
 from recgym.offline.estimators import ESTIMATORS
 from recgym.runs import CONFIG_FILE
+from simulators.sim_config import SimulatorConfig
 
 OFFLINE_KIND = "offline"
 """`config.json["kind"]` of an offline run (online runs have no `kind`)."""
@@ -63,6 +65,9 @@ class OfflineRunConfig(ConfigMixin):
     eval_seed: int = 10_000
     ope: tuple[str, ...] = ("pdis", "wpdis")
     """Estimators of the periodic off-policy evaluation (`recgym ope RUN` runs any)."""
+    simulator: str | None = None
+    """Logs from files: a simulator folder (`recgym fit-sim`) to evaluate in, instead of
+    fitting one to the training users (its ids must cover the log's)."""
     simulator_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     """Logs from files: `simulators.SimulatorConfig` fields of the simulator fitted to the
     training users."""
@@ -100,7 +105,19 @@ class OfflineRunConfig(ConfigMixin):
         if bad:
             raise InputError(f"ope: unknown estimator(s) {bad}; known: "
                              f"{', '.join(ESTIMATORS)}")
-        self.env_config()  # bad episode settings fail here, naming the field
+        if self.synthetic and (self.simulator is not None or self.simulator_kwargs):
+            raise InputError("simulator / simulator_kwargs apply to logs from files; with "
+                             "data 'synthetic' the agent is evaluated in the world itself")
+        if self.simulator is not None and self.simulator_kwargs:
+            raise InputError("give either simulator (a fitted one) or simulator_kwargs (to "
+                             "fit one), not both")
+        self.env_config()  # bad settings fail here, naming the field
+        for name, config_class in (("simulator_kwargs", SimulatorConfig),
+                                   ("behaviour_model", BehaviourConfig)):
+            try:
+                config_class().replace(**getattr(self, name))
+            except InputError as exc:
+                raise InputError(f"{name}: {exc}") from None
 
     @property
     def synthetic(self) -> bool:

@@ -60,7 +60,8 @@ def evaluation_env(config: OfflineRunConfig, folder: Path) -> tuple[str, dict[st
         episode.setdefault("reward_weights", dict(DEFAULT_REWARD))
         return SYNTHETIC_ENV, {"world": dict(config.world), "world_seed": config.world_seed,
                                **episode}
-    return LOGGED_ENV, {"simulator": str(folder / SIMULATOR_FOLDER), **episode}
+    simulator = config.simulator or str(folder / SIMULATOR_FOLDER)
+    return LOGGED_ENV, {"simulator": simulator, **episode}
 
 
 def read_run_log(config: OfflineRunConfig) -> InteractionLog:
@@ -154,6 +155,8 @@ def _fitted_simulator(config: OfflineRunConfig, log: InteractionLog, folder: Pat
     from simulators import SimulatorConfig, fit
     from simulators.logged import LoggedUserSimulator
 
+    if config.simulator is not None:
+        return LoggedUserSimulator.load(config.simulator, device="cpu")
     if reuse and folder.is_dir():
         return LoggedUserSimulator.load(folder, device="cpu")
     settings = {"seed": config.seed, **config.simulator_kwargs}

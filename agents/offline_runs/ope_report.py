@@ -8,12 +8,7 @@ from typing import Any
 
 from agents.base import Agent
 from agents.offline_runs.config import OfflineRunConfig
-from agents.offline_runs.data import (
-    BEHAVIOUR_FOLDER,
-    HELDOUT_FOLDER,
-    SIMULATOR_FOLDER,
-    evaluation_env,
-)
+from agents.offline_runs.data import BEHAVIOUR_FOLDER, HELDOUT_FOLDER, evaluation_env
 from agents.offline_runs.training import ope_applicable, read_offline_config
 from agents.registry import load_agent
 from agents.run_folder import AGENT_FOLDER, config_folder, is_run, trained_agent
@@ -47,9 +42,9 @@ def episodes_of(run: Path, config: OfflineRunConfig, data: str | None,
     from recgym.envs.synthetic import make_world
     from simulators.logged import LoggedUserSimulator
 
-    simulator = (make_world(config.world, config.world_seed) if config.synthetic
-                 else LoggedUserSimulator.load(run / SIMULATOR_FOLDER, device="cpu"))
     _, env_kwargs = evaluation_env(config, run)
+    simulator = (make_world(config.world, config.world_seed) if config.synthetic
+                 else LoggedUserSimulator.load(env_kwargs["simulator"], device="cpu"))
     log = read_log(Path(data), options)
     dataset = episodes_from_log(log, config.env_config(), env_kwargs.get("reward_weights"),
                                 simulator=simulator)

@@ -44,6 +44,12 @@ def offline_command(
     behaviour: Annotated[str | None, typer.Option(
         help="Synthetic: behaviour policy of the log (softmax, epsilon_greedy, "
              "diversity_aware, ...).")] = None,
+    simulator: Annotated[str | None, typer.Option(
+        help="Log files: a fitted simulator folder (recgym fit-sim) to evaluate in, instead "
+             "of fitting one to the training users.")] = None,
+    sim_kwargs: Annotated[str | None, typer.Option(
+        help="Log files: settings of the simulator fitted to the training users, as JSON "
+             "(SimulatorConfig fields, e.g. '{\"epochs\": 10}').")] = None,
     steps: Annotated[int | None, typer.Option(help="Gradient steps.")] = None,
     encoder: Annotated[str | None, typer.Option(help="State encoder (drr_ave, gru4rec, "
                                                      "sasrec, ...).")] = None,
@@ -77,6 +83,9 @@ def offline_command(
              "env_kwargs": episode, "heldout_fraction": heldout_fraction,
              "eval_every": eval_every, "eval_users": eval_users,
              "agent_kwargs": parse_json(agent_kwargs, "--agent-kwargs") if agent_kwargs
+             else None,
+             "simulator": simulator,
+             "simulator_kwargs": parse_json(sim_kwargs, "--sim-kwargs") if sim_kwargs
              else None,
              "ope": tuple(parse_list(ope, "--ope") or ()) if ope is not None else None,
              "log_options": {k: v for k, v in vars(log).items() if v not in (None, False)}
