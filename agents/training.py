@@ -101,9 +101,15 @@ def train(config: TrainConfig, out: str | Path, *, resume: bool = False,
 
 def evaluation(agent: Agent, config: TrainConfig) -> dict[str, float]:
     """The reported metrics (means over the evaluation users)."""
-    table = evaluate(agent, config.env, n_users=config.eval_users, seed=config.eval_seed,
-                     **config.env_kwargs)
-    means = table["mean"].to_dict()
+    return reported_metrics(agent, config.env, config.eval_users, config.eval_seed,
+                            config.env_kwargs)
+
+
+def reported_metrics(agent: Agent, env: str, users: int, seed: int,
+                     env_kwargs: dict[str, Any]) -> dict[str, float]:
+    """The means over `users` evaluation users (seeded by `seed`) of the metrics a run
+    reports (`REPORTED`)."""
+    means = evaluate(agent, env, n_users=users, seed=seed, **env_kwargs)["mean"].to_dict()
     return {m: float(means[m]) for m in REPORTED if m in means}
 
 

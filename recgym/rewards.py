@@ -44,6 +44,16 @@ def weight_vector(names: Sequence[str], weights: Mapping[str, float]) -> np.ndar
     return np.array([float(weights.get(n, 0.0)) for n in names], dtype=np.float64)
 
 
+def check_reward_weights(weights: Mapping[str, float] | None, signal_names: Sequence[str],
+                         source: str) -> None:
+    """Refuse weights on rewards that a log or simulator with `signal_names` does not
+    have (did-you-mean), naming `source`."""
+    try:
+        weight_vector(reward_names(signal_names), weights or {})
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
+
+
 def retention_reward(gap_h: np.ndarray, churn_after_h: float) -> np.ndarray:
     """1 for an immediate return, falling linearly to 0 at `churn_after_h` and beyond."""
     return np.clip(1.0 - np.asarray(gap_h, dtype=np.float64) / churn_after_h, 0.0, 1.0)

@@ -56,3 +56,15 @@ def small_log():
     from simulators import synthetic_log
 
     return synthetic_log(n_users=200, n_days=3, seed=7)
+
+
+@pytest.fixture()
+def one_thread():
+    """Small networks train fastest on one torch thread (and do not fight other
+    processes for the cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

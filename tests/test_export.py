@@ -182,7 +182,7 @@ def test_cli_export_with_a_fitted_behaviour_model(tmp_path, capsys):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--to", "minary"], "unknown export format 'minary'; did you mean 'minari'?"),
-    (["--reward-weights", "clik=1"], "'clik' is not a signal of .*did you mean 'click'"),
+    (["--reward-weights", "clik=1"], "unknown reward.*'clik'.*did you mean 'click'"),
     (["--reward-weights", "click=x"], "the weight of 'click' must be a number"),
     (["--to", "d3rlpy", "--slate-size", "2"], "--to d3rlpy learns one item per step"),
     (["--signals", "click:binary"], "--signals does not apply to the synthetic log"),

@@ -45,12 +45,7 @@ TINY = {"embed_dim": 8, "hidden_dim": 16, "batch_size": 16}
 FAST_TARGETS = {"bcq": 7, "cql": 7, "double_dqn": 7, "discrete_sac": 7}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,7 @@ TINY = {"users": 120, "steps": 40, "eval_every": 20, "eval_users": 10,
 """An offline run small enough for a test (seconds)."""
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:

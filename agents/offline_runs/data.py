@@ -9,7 +9,6 @@ fitting again.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from recgym.offline import (
     episodes_from_log,
     fit_behaviour,
 )
+from recgym.rewards import check_reward_weights
 from simulators.interface import UserSimulator
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ def read_run_log(config: OfflineRunConfig) -> InteractionLog:
         return log
     reject_log_options(options, "to --data synthetic (the log is generated)")
     world = make_world(config.world, config.world_seed)
-    _check_reward_weights(config, [sig.name for sig in world.signals], "the synthetic world")
+    check_reward_weights(config.env_kwargs.get("reward_weights"),
+                         [sig.name for sig in world.signals], "the synthetic world")
     sessions = None if config.days is not None else config.env_config().max_sessions + 1
     log = world.generate_log(config.behaviour, n_users=config.users,
                              n_days=config.days or 7.0, seed=config.seed,
@@ -119,25 +120,13 @@ def prepare(config: OfflineRunConfig, folder: Path, *, reuse: bool = False,
 def _check_log(config: OfflineRunConfig, log: InteractionLog) -> None:
     """Refuse a log with nothing to learn from, and reward weights on rewards it does not
     have, before any fitting."""
-    _check_reward_weights(config, log.signal_names, log.source)
+    check_reward_weights(config.env_kwargs.get("reward_weights"), log.signal_names,
+                         log.source)
     steps_per_user = log.interactions["user_id"].value_counts()
     if steps_per_user.max() < 2 * config.env_config().slate_size:
         raise InputError(f"{log.source}: no complete episode: every user has a single step, "
                          "which the end of the log cuts short (no transition to learn from); "
                          "give a log with longer histories")
-
-
-def _check_reward_weights(config: OfflineRunConfig, signals: list[str], source: str
-                          ) -> None:
-    from recgym.rewards import reward_names
-
-    names = reward_names(signals)
-    for key in config.env_kwargs.get("reward_weights") or {}:
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise InputError(f"reward_weights: {key!r} is not a signal of {source}; "
-                             f"{hint}Its rewards: {', '.join(names)}")
 
 
 def _episodes(log: InteractionLog, env_config: Any, weights: dict[str, float] | None,

@@ -27,11 +27,10 @@ from agents.offline_runs.data import HELDOUT_FOLDER, OfflineData, prepare, read_
 from agents.registry import agent_class, load_agent, make_agent
 from agents.resume import check_resume
 from agents.run_folder import AGENT_FOLDER, RNG_FILE, latest_checkpoint
-from agents.training import REPORTED, save_checkpoint
+from agents.training import reported_metrics, save_checkpoint
 from offline_data.shared.atomic import check_output_dir
 from offline_data.shared.errors import InputError
 from offline_data.shared.jsonfile import read_json_object
-from recgym.evaluate import evaluate
 from recgym.offline import TrajectoryDataset
 from recgym.offline.ope import estimate
 from recgym.runs import CONFIG_FILE, RunWriter
@@ -139,10 +138,8 @@ def train_offline(config: OfflineRunConfig, out: str | Path, *, resume: bool = F
 def evaluation(agent: Agent, config: OfflineRunConfig, data: OfflineData
                ) -> dict[str, float]:
     """Online metrics in the simulator and off-policy estimates on the held-out users."""
-    table = evaluate(agent, data.env_id, n_users=config.eval_users, seed=config.eval_seed,
-                     **data.env_kwargs)
-    means = table["mean"].to_dict()
-    metrics = {m: float(means[m]) for m in REPORTED if m in means}
+    metrics = reported_metrics(agent, data.env_id, config.eval_users, config.eval_seed,
+                               data.env_kwargs)
     metrics.update(off_policy(agent, data, config.ope, n_bootstrap=OPE_BOOTSTRAP,
                               seed=config.seed))
     return metrics

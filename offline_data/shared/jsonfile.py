@@ -25,3 +25,15 @@ def read_json_object(path: str | Path, *, missing: str, hint: str = "",
     if not isinstance(data, dict):
         raise error(f"{path}: holds {type(data).__name__}, not a JSON object{suffix}")
     return data
+
+
+def json_default(value: object) -> object:
+    """`json.dumps(..., default=json_default)`: numpy scalars and arrays as Python numbers
+    and lists; anything else is refused as `json` would."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

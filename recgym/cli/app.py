@@ -10,7 +10,7 @@ import typer
 from offline_data import InputError
 from offline_data.log_options import parse_list, parse_pairs
 
-__all__ = ["app", "parse_json", "parse_list", "parse_pairs"]
+__all__ = ["app", "parse_json", "parse_list", "parse_pairs", "parse_reward_weights"]
 
 app = typer.Typer(
     name="recgym",
@@ -33,3 +33,19 @@ def parse_json(text: str | None, option: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InputError(f"{option}: expected a JSON object like '{{\"slate_size\": 3}}'")
     return value
+
+
+def parse_reward_weights(text: str | None) -> dict[str, float] | None:
+    """`--reward-weights click=1,retention=5` as numbers (None when not given); which
+    names a log has is checked where the log is read."""
+    pairs = parse_pairs(text, "=", "--reward-weights")
+    if not pairs:
+        return None
+    weights: dict[str, float] = {}
+    for key, value in pairs.items():
+        try:
+            weights[key] = float(value)
+        except ValueError:
+            raise InputError(f"--reward-weights: the weight of {key!r} must be a number, got "
+                             f"{value!r}") from None
+    return weights

@@ -3,7 +3,6 @@ environment's episodes, give them fitted propensities if asked, write the datase
 
 from __future__ import annotations
 
-import difflib
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import typer
 
 from offline_data import InputError, InteractionLog
-from recgym.cli.app import parse_pairs
+from recgym.cli.app import parse_reward_weights
 from recgym.cli.log_options import LogOptions, read_log, reject_log_options
 from simulators.interface import UserSimulator
 
@@ -106,25 +105,11 @@ def _read(path: str, options: LogOptions, simulator: Path | None,
 def _reward_weights(text: str | None, log: InteractionLog, sim: UserSimulator | None
                     ) -> dict[str, float] | None:
     """`--reward-weights` as numbers, every name a reward of this log (did-you-mean)."""
-    from recgym.rewards import reward_names
+    from recgym.rewards import check_reward_weights
 
-    pairs = parse_pairs(text, "=", "--reward-weights")
-    if not pairs:
-        return None
+    weights = parse_reward_weights(text)
     signals = [s.name for s in sim.signals] if sim is not None else log.signal_names
-    names = reward_names(signals)
-    weights: dict[str, float] = {}
-    for key, value in pairs.items():
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise InputError(f"--reward-weights: {key!r} is not a signal of {log.source}; "
-                             f"{hint}Its rewards: {', '.join(names)}")
-        try:
-            weights[key] = float(value)
-        except ValueError:
-            raise InputError(f"--reward-weights: the weight of {key!r} must be a number, got "
-                             f"{value!r}") from None
+    check_reward_weights(weights, signals, f"--reward-weights ({log.source})")
     return weights
 
 

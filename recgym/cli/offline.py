@@ -9,24 +9,8 @@ from typing import Annotated
 
 import typer
 
-from offline_data import InputError
-from recgym.cli.app import app, parse_json, parse_list, parse_pairs
+from recgym.cli.app import app, parse_json, parse_list, parse_reward_weights
 from recgym.cli.log_options import LogOptions, log_options
-
-
-def reward_weights(text: str | None) -> dict[str, float] | None:
-    """`--reward-weights click=1,retention=5` as numbers."""
-    pairs = parse_pairs(text, "=", "--reward-weights")
-    if not pairs:
-        return None
-    weights = {}
-    for key, value in pairs.items():
-        try:
-            weights[key] = float(value)
-        except ValueError:
-            raise InputError(f"--reward-weights: the weight of {key!r} must be a number, got "
-                             f"{value!r}") from None
-    return weights
 
 
 @app.command("offline")
@@ -75,7 +59,7 @@ def offline_command(
     from agents.offline_runs import OfflineRunConfig, read_offline_config, train_offline
 
     episode = parse_json(env_kwargs, "--env-kwargs") if env_kwargs else None
-    weights = reward_weights(reward_weights_text)
+    weights = parse_reward_weights(reward_weights_text)
     if weights is not None:
         episode = {**(episode or {}), "reward_weights": weights}
     given = {"algo": algo, "data": data, "users": users, "days": days,

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from offline_data.shared.atomic import atomic_directory
 from offline_data.shared.config import ConfigMixin
 from offline_data.shared.errors import InputError
-from offline_data.shared.jsonfile import read_json_object
+from offline_data.shared.jsonfile import json_default, read_json_object
 from offline_data.shared.numbers import as_int
 from recgym.encoders import ENCODERS, make_encoder
 from recgym.encoders.base import Batch, prepare, symlog
@@ -340,7 +340,7 @@ class BehaviourModel:
         with atomic_directory(directory, overwrite=overwrite, marker=BEHAVIOUR_FILE) as tmp:
             state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
             torch.save(state, tmp / WEIGHTS_FILE)
-            (tmp / BEHAVIOUR_FILE).write_text(json.dumps(meta, indent=1, default=_plain))
+            (tmp / BEHAVIOUR_FILE).write_text(json.dumps(meta, indent=1, default=json_default))
         return Path(directory)
 
     @classmethod
@@ -476,11 +476,3 @@ def _fit_temperature(net: BehaviourNet, obs: Mapping[str, Tensor], actions: Tens
     beta = float(best.x) if loss(float(best.x)) < loss(1.0) else 1.0
     net.inverse_temperature.fill_(beta)
     return 1.0 / beta
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

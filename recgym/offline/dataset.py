@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from offline_data.shared.atomic import atomic_directory
 from offline_data.shared.errors import InputError
-from offline_data.shared.jsonfile import read_json_object
+from offline_data.shared.jsonfile import json_default, read_json_object
 from recgym.env_config import EnvConfig
 from recgym.spaces import ObsSpec
 
@@ -203,7 +203,7 @@ class TrajectoryDataset:
         }
         with atomic_directory(directory, overwrite=overwrite, marker=DATASET_FILE) as tmp:
             pq.write_table(pa.table(columns), tmp / STEPS_FILE)
-            (tmp / DATASET_FILE).write_text(json.dumps(meta, indent=1, default=_plain))
+            (tmp / DATASET_FILE).write_text(json.dumps(meta, indent=1, default=json_default))
         return Path(directory)
 
     @classmethod
@@ -276,11 +276,3 @@ def _config_fields(data: dict[str, Any]) -> dict[str, Any]:
     if fields.get("users") is not None:
         fields["users"] = tuple(fields["users"])
     return fields
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

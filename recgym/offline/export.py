@@ -18,7 +18,7 @@ import numpy as np
 
 from offline_data.shared.atomic import atomic_directory, check_output_dir
 from offline_data.shared.errors import InputError
-from offline_data.shared.jsonfile import read_json_object
+from offline_data.shared.jsonfile import json_default, read_json_object
 from recgym.offline.dataset import DATASET_FILE, DatasetFileError, TrajectoryDataset
 from recgym.spaces import ObsSpec
 
@@ -76,7 +76,7 @@ def export_dataset(dataset: TrajectoryDataset, directory: str | Path, to: str = 
             behaviour_model.save(tmp / BEHAVIOUR_DIR, overwrite=True)
             meta["behaviour_model"] = BEHAVIOUR_DIR
         meta["files"] = sorted([*(p.name for p in tmp.iterdir()), EXPORT_FILE])
-        (tmp / EXPORT_FILE).write_text(json.dumps(meta, indent=1, default=_plain))
+        (tmp / EXPORT_FILE).write_text(json.dumps(meta, indent=1, default=json_default))
     return target
 
 
@@ -169,11 +169,3 @@ def _dataset_id(target: Path) -> str:
 
     name = re.sub(r"[^\w-]+", "-", target.resolve().name).strip("-_") or "dataset"
     return f"recgym/{name}" if re.search(r"-v\d+$", name) else f"recgym/{name}-v0"
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
