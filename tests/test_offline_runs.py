@@ -182,3 +182,11 @@ def test_ope_without_propensities_or_behaviour_model_is_refused(synthetic_run, c
     code, _, err = run_cli(["ope", str(synthetic_run), "--data", str(csv_log), *CSV_OPTIONS],
                            capsys)
     assert code == 2 and "propensit" in err and err.count("\n") == 1, err
+
+
+def test_ope_of_an_online_run_says_what_it_evaluates(tmp_path, capsys):
+    from agents.train_config import TrainConfig
+
+    (tmp_path / "config.json").write_text(json.dumps(TrainConfig().to_dict()))
+    code, _, err = run_cli(["ope", str(tmp_path)], capsys)
+    assert code == 2 and "recgym offline" in err and err.count("\n") == 1, err

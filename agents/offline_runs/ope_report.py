@@ -7,17 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from agents.base import Agent
-from agents.offline_runs.config import OfflineRunConfig
+from agents.offline_runs.config import OfflineRunConfig, is_offline_config
 from agents.offline_runs.data import BEHAVIOUR_FOLDER, HELDOUT_FOLDER, evaluation_env
 from agents.offline_runs.training import ope_applicable, read_offline_config
 from agents.registry import load_agent
 from agents.run_folder import AGENT_FOLDER, config_folder, is_run, trained_agent
 from offline_data.log_options import LogOptions, read_log
 from offline_data.shared.errors import InputError
+from offline_data.shared.jsonfile import read_json_object
 from recgym.evaluate import evaluate
 from recgym.offline import BehaviourModel, TrajectoryDataset, episodes_from_log
 from recgym.offline.fqe import FQEConfig
 from recgym.offline.ope import DEFAULT_ESTIMATORS, estimate
+from recgym.runs import CONFIG_FILE
 
 
 def run_agent(target: Path) -> tuple[Path, OfflineRunConfig, Agent]:
@@ -26,6 +28,9 @@ def run_agent(target: Path) -> tuple[Path, OfflineRunConfig, Agent]:
     run = config_folder(target) if target.exists() else None
     if run is None:
         raise InputError(f"{target}: not a run folder of `recgym offline` (no config.json)")
+    if not is_offline_config(read_json_object(run / CONFIG_FILE, missing="", hint="")):
+        raise InputError(f"{run} is a run of `recgym train` (an online agent); `recgym ope` "
+                         "evaluates the agents of `recgym offline` runs")
     config = read_offline_config(run)
     folder = trained_agent(target) if is_run(target) else target / AGENT_FOLDER
     return run, config, load_agent(folder)
