@@ -159,7 +159,10 @@ def test_fqe_and_dr_find_the_chains_values(one_thread):
         assert results["fqe"].value == pytest.approx(truth, rel=0.1)
         for name, result in results.items():
             lo, hi = result.ci95
-            assert lo <= result.value <= hi, name
+            # the interval may collapse onto the value (no episode keeps weight, so every
+            # replicate is the model's value): allow the sums' rounding
+            slack = 1e-9 * max(1.0, abs(result.value))
+            assert lo - slack <= result.value <= hi + slack, name
             assert result.value == pytest.approx(truth, rel=0.25), name
 
 
