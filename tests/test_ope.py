@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from offline_data import InputError
 from recgym import EnvConfig
@@ -142,13 +141,6 @@ FAST_FQE = FQEConfig(encoder="drr_ave", embed_dim=8, hidden_dim=32, n_steps=1500
                      batch_size=128, learning_rate=3e-3, target_update=100)
 
 
-@pytest.fixture()
-def one_thread():
-    """Small networks train fastest on one thread (and do not fight other processes)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_fqe_and_dr_find_the_chains_values(one_thread):
@@ -159,7 +151,10 @@ def test_fqe_and_dr_find_the_chains_values(one_thread):
         assert results["fqe"].value == pytest.approx(truth, rel=0.1)
         for name, result in results.items():
             lo, hi = result.ci95
-            assert lo - 1e-9 <= result.value <= hi + 1e-9, name  # float sums differ
+            # the interval may collapse onto the value (no episode keeps weight, so every
+            # replicate is the model's value): allow the sums' rounding
+            slack = 1e-9 * max(1.0, abs(result.value))
+            assert lo - slack <= result.value <= hi + slack, name
             assert result.value == pytest.approx(truth, rel=0.25), name
 
 
