@@ -45,7 +45,7 @@ def test_a_synthetic_run_writes_the_run_folder(synthetic_run):
     assert config["kind"] == "offline" and config["algo"] == "cql"
     metrics = pd.read_csv(synthetic_run / "metrics.csv")
     assert list(metrics["step"]) == [0, 20, 40]
-    for column in ("total_return", "ctr", "retention", "depth", "ope_pdis", "ope_wpdis",
+    for column in ("total_return", "ctr", "retention", "depth", "ope_snips", "ope_wpdis",
                    "ope_wpdis_lo", "ope_wpdis_hi"):
         assert metrics[column].notna().all(), column
     assert read_offline_config(synthetic_run) == OfflineRunConfig(algo="cql", **TINY)

@@ -63,8 +63,10 @@ class OfflineRunConfig(ConfigMixin):
     eval_users: int = 200
     """Users of the online evaluation in the simulator."""
     eval_seed: int = 10_000
-    ope: tuple[str, ...] = ("pdis", "wpdis")
-    """Estimators of the periodic off-policy evaluation (`recgym ope RUN` runs any)."""
+    ope: tuple[str, ...] = ("snips", "wpdis")
+    """Estimators of the periodic off-policy evaluation: cheap ones, for the trend (the
+    model-based `wdr` / `dr` / `fqe`, the most accurate in the README's validation, fit a
+    Q model each time; `recgym ope RUN` runs them once at the end)."""
     simulator: str | None = None
     """Logs from files: a simulator folder (`recgym fit-sim`) to evaluate in, instead of
     fitting one to the training users (its ids must cover the log's)."""
