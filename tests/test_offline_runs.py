@@ -190,3 +190,14 @@ def test_ope_of_an_online_run_says_what_it_evaluates(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps(TrainConfig().to_dict()))
     code, _, err = run_cli(["ope", str(tmp_path)], capsys)
     assert code == 2 and "recgym offline" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("algo", ["iql", "behaviour"])
+def test_embedding_agents_and_the_logging_policy_run_too(algo, tmp_path, capsys):
+    train_offline(OfflineRunConfig(algo=algo, **{**TINY, "steps": 20, "agent_kwargs": {}}),
+                  tmp_path / algo, progress=False)
+    metrics = pd.read_csv(tmp_path / algo / "metrics.csv")
+    assert metrics["total_return"].notna().all()
+    code, _, err = run_cli(["evaluate", str(tmp_path / algo), "--users", "10", "--json"],
+                             capsys)
+    assert code == 0, err

@@ -11,6 +11,7 @@ parts of the data (`simulator/`, `behaviour/`) and the held-out episodes (`heldo
 
 from __future__ import annotations
 
+import inspect
 import logging
 import shutil
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from agents.base import Agent
 from agents.checkpoint import load_state, restore_rng
 from agents.offline_runs.config import OfflineRunConfig, offline_config_from
 from agents.offline_runs.data import HELDOUT_FOLDER, OfflineData, prepare, read_run_log
-from agents.registry import agent_class, load_agent, make_agent
+from agents.registry import agent_class, load_agent
 from agents.resume import check_resume
 from agents.run_folder import AGENT_FOLDER, RNG_FILE, latest_checkpoint
 from agents.training import reported_metrics, save_checkpoint
@@ -72,6 +73,17 @@ def agent_settings(config: OfflineRunConfig) -> dict[str, Any]:
     return settings
 
 
+def new_agent(algo: str, data: OfflineData, settings: dict[str, Any]) -> Agent:
+    """A new agent for the training episodes; agents that act in item-embedding space
+    (IQL) take the evaluation simulator's item embeddings."""
+    cls = agent_class(algo)
+    agent_config = cls.config_class().replace(**settings)
+    if "embeddings" in inspect.signature(cls.create).parameters:
+        simulator = data.env_kwargs.get("world", data.env_kwargs.get("simulator"))
+        return cls.create(data.train, agent_config, embeddings=simulator)  # type: ignore[call-arg]
+    return cls.create(data.train, agent_config)
+
+
 def train_offline(config: OfflineRunConfig, out: str | Path, *, resume: bool = False,
                   overwrite: bool = False, progress: bool = True,
                   stop_after: int | None = None,
@@ -102,7 +114,7 @@ def train_offline(config: OfflineRunConfig, out: str | Path, *, resume: bool = F
         agent = load_agent(checkpoint / AGENT_FOLDER)
         restore_rng(load_state(checkpoint / RNG_FILE))
     else:
-        agent = make_agent(config.algo, data.train, **settings)
+        agent = new_agent(config.algo, data, settings)
     writer = RunWriter(out, config.to_dict(), resume=resume)
     if not (out / HELDOUT_FOLDER).is_dir():
         data.heldout.to_parquet(out / HELDOUT_FOLDER)
