@@ -158,7 +158,7 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
                            seed=0)
     config = EnvConfig()
     out: dict[str, Any] = {}
-    for policy_name in ("epsilon_greedy", "diversity_aware"):
+    for policy_name in args.logs:
         policy = behaviour_policy(policy_name, args.explore)
         runs: dict[str, list[dict[str, Any]]] = {}
         logged = []
@@ -166,7 +166,8 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
             start = time.perf_counter()
             log = world.generate_log(policy, n_users=args.users,
                                      max_sessions=config.max_sessions + 1, seed=1000 + seed)
-            data = episodes_from_log(log, config, simulator=world, episodes_per_user=1)
+            data = episodes_from_log(log, config, args.reward_weights, simulator=world,
+                                     episodes_per_user=1)
             train, held = data.split_by_user(args.held_out, seed=seed)
             logged.append(float(data.episode_returns().mean()))
             env_kwargs = {"world": world, "config": config,
@@ -244,7 +245,8 @@ def kuairand(args: argparse.Namespace) -> dict[str, Any]:
     env_kwargs = {"simulator": sim, "config": config, "reward_weights": train.reward_weights}
     print(f"[kuairand] simulator fitted in {sim_s:.0f} s; {train.n_episodes} training "
           f"episodes ({train.n_steps} steps), {held.n_episodes} held out ({held.n_steps} "
-          f"steps); behaviour model {model.report.get('test', model.report.get('val'))}; "
+          f"steps); behaviour model held-out {model.report['heldout']}, fitted in "
+          f"{model.report['fit']['seconds']} s; "
           f"ready after {time.perf_counter() - start:.0f} s", flush=True)
     embeddings = np.random.default_rng(0).normal(size=(train.spec.n_items, 32))
     rows: dict[str, Any] = {}
@@ -338,13 +340,21 @@ def main() -> None:
     parser.add_argument("--part", choices=("synthetic", "kuairand", "all"), default="all")
     parser.add_argument("--kuairand", type=Path, default=KUAIRAND)
     parser.add_argument("--kuairand-steps", type=int, default=1500)
+    parser.add_argument("--logs", default="epsilon_greedy,diversity_aware",
+                        help="behaviour policies of the synthetic logs")
     parser.add_argument("--agents", default=",".join(LEARNERS))
     parser.add_argument("--agent-kwargs", default="{}", help="JSON settings for every agent")
+    parser.add_argument("--reward-weights", default=None,
+                        help="JSON reward weights of the synthetic episodes (default: the "
+                             "environment's, click + 5 x retention)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = parser.parse_args()
     args.agents = [a for a in args.agents.split(",") if a]
+    args.logs = [a for a in args.logs.split(",") if a]
     args.agent_kwargs = json.loads(args.agent_kwargs)
+    if args.reward_weights is not None:
+        args.reward_weights = json.loads(args.reward_weights)
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
