@@ -245,7 +245,10 @@ def kuairand(args: argparse.Namespace) -> dict[str, Any]:
     env_kwargs = {"simulator": sim, "config": config, "reward_weights": train.reward_weights}
     print(f"[kuairand] simulator fitted in {sim_s:.0f} s; {train.n_episodes} training "
           f"episodes ({train.n_steps} steps), {held.n_episodes} held out ({held.n_steps} "
-          f"steps); behaviour model held-out {model.report['heldout']}, fitted in "
+          f"steps); behaviour model held-out "
+          + ", ".join(f"{k} {model.report['heldout'][k]:.4f}"
+                      for k in ("logloss", "top1_accuracy", "top10_accuracy"))
+          + f", fitted in "
           f"{model.report['fit']['seconds']} s; "
           f"ready after {time.perf_counter() - start:.0f} s", flush=True)
     embeddings = np.random.default_rng(0).normal(size=(train.spec.n_items, 32))
