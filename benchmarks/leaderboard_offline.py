@@ -67,7 +67,7 @@ from recgym.offline import TrajectoryDataset, episodes_from_log
 from recgym.offline.fqe import FQEConfig
 from recgym.offline.ope import estimate
 from simulators import SyntheticWorld, WorldConfig
-from simulators.policies import POLICIES, uniform_slate_probability
+from simulators.policies import make_policy
 
 LEARNERS = ("bc", "bcq", "cql", "discrete_sac", "double_dqn", "iql")
 ESTIMATORS = ("pdis", "wpdis", "dr", "fqe")
@@ -75,35 +75,19 @@ METRICS = ("total_return", "ctr", "retention", "depth")
 EVAL_SEED = 50_000
 
 
-class Explored:
-    """A behaviour policy mixed with `epsilon` uniform exploration (per user and step),
-    with its propensities."""
-
-    def __init__(self, inner: Any, epsilon: float) -> None:
-        self.inner, self.epsilon = inner, epsilon
-        self.name = inner.name
-
-    def __call__(self, world: Any, state: Any, slate_size: int, rng: np.random.Generator
-                 ) -> np.ndarray:
-        chosen = np.asarray(self.inner(world, state, slate_size, rng))
-        explore = rng.random(len(chosen)) < self.epsilon
-        if explore.any():
-            keys = rng.random((int(explore.sum()), world.n_items))
-            chosen[explore] = np.argsort(-keys, axis=1)[:, :slate_size]
-        return chosen
-
-    def propensity(self, world: Any, state: Any, slates: np.ndarray) -> np.ndarray:
-        uniform = uniform_slate_probability(world.n_items, slates.shape[1])
-        return ((1.0 - self.epsilon) * self.inner.propensity(world, state, slates)
-                + self.epsilon * uniform)
+def behaviour_settings(name: str, explore: float) -> dict[str, Any]:
+    """The logging policy of one leaderboard as `make_policy` / `BehaviourConfig` settings
+    (epsilon-greedy keeps its own epsilon; the others get uniform exploration mixed in)."""
+    if name == "epsilon_greedy":
+        return {"policy": name, "policy_kwargs": {"epsilon": explore}}
+    return {"policy": name, "explore": explore}
 
 
 def behaviour_policy(name: str, explore: float) -> Any:
-    """The logging policy of one leaderboard (epsilon-greedy keeps its own epsilon)."""
-    if name == "epsilon_greedy":
-        return POLICIES[name](epsilon=explore)
-    policy = POLICIES[name]()
-    return Explored(policy, explore) if explore > 0 else policy
+    """The logging policy itself."""
+    settings = behaviour_settings(name, explore)
+    return make_policy(settings["policy"], settings.get("explore", 0.0),
+                       **settings.get("policy_kwargs", {}))
 
 
 # ------------------------------------------------------------------ scoring
@@ -178,9 +162,8 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
                   flush=True)
             eval_seed = EVAL_SEED + 10_000 * seed
 
-            behaviour = BehaviourAgent.create(train, BehaviourConfig(policy=policy_name,
-                                                                     seed=seed))
-            behaviour.policy = policy
+            behaviour = BehaviourAgent.create(train, BehaviourConfig(
+                seed=seed, **behaviour_settings(policy_name, args.explore)))
             runs.setdefault("behaviour", []).append({
                 "episodes": truth(behaviour, "RecGym/Synthetic-v0", args.eval_users,
                                   eval_seed, **env_kwargs),

@@ -182,14 +182,49 @@ POLICIES: dict[str, type] = {
 }
 
 
-def make_policy(policy: str | BehaviourPolicy) -> BehaviourPolicy:
-    """A policy object from a name ('random', 'popularity', 'epsilon_greedy', ...)."""
-    if not isinstance(policy, str):
-        return policy
-    if policy not in POLICIES:
-        close = difflib.get_close_matches(policy, POLICIES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise InputError(
-            f"unknown behaviour policy {policy!r}{hint} Known: {', '.join(POLICIES)}"
-        )
-    return POLICIES[policy]()
+class ExploringPolicy:
+    """Another behaviour policy mixed with uniform exploration: for each user and step,
+    with probability `explore` a uniformly random slate instead of the policy's. Gives a
+    deterministic policy (diversity_aware, click_greedy) the coverage off-policy learning
+    and evaluation need; its propensities are the mixture's."""
+
+    def __init__(self, inner: BehaviourPolicy, explore: float) -> None:
+        if not 0.0 <= float(explore) <= 1.0:
+            raise InputError(f"explore must be a probability in [0, 1], got {explore!r}")
+        self.inner, self.explore = inner, float(explore)
+        self.name = inner.name
+
+    def __call__(self, world, state, slate_size, rng):
+        chosen = np.asarray(self.inner(world, state, slate_size, rng))
+        explore = rng.random(len(chosen)) < self.explore
+        if explore.any():
+            keys = rng.random((int(explore.sum()), world.n_items))
+            chosen[explore] = np.argsort(-keys, axis=1)[:, :slate_size]
+        return chosen
+
+    def propensity(self, world, state, slates):
+        uniform = uniform_slate_probability(world.n_items, slates.shape[1])
+        return ((1.0 - self.explore) * self.inner.propensity(world, state, slates)
+                + self.explore * uniform)
+
+
+def make_policy(policy: str | BehaviourPolicy, explore: float = 0.0,
+                **policy_kwargs: object) -> BehaviourPolicy:
+    """A policy object from a name ('random', 'popularity', 'epsilon_greedy', ...) and its
+    arguments, mixed with `explore` uniform exploration when that is above 0."""
+    if isinstance(policy, str):
+        if policy not in POLICIES:
+            close = difflib.get_close_matches(policy, POLICIES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InputError(
+                f"unknown behaviour policy {policy!r}{hint} Known: {', '.join(POLICIES)}"
+            )
+        try:
+            policy = POLICIES[policy](**policy_kwargs)
+        except TypeError as exc:
+            raise InputError(f"bad arguments {policy_kwargs} for behaviour policy "
+                             f"{policy!r} ({exc})") from None
+    elif policy_kwargs:
+        raise InputError("policy arguments go with a policy name, not a policy object")
+    assert not isinstance(policy, str)
+    return ExploringPolicy(policy, explore) if explore > 0 else policy

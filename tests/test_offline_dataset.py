@@ -124,6 +124,29 @@ def test_recorded_propensities_are_the_behaviour_policys():
                                probs[np.arange(5), data.actions[first]] / probs.sum(1))
 
 
+def test_exploration_gives_a_deterministic_policy_coverage_and_its_propensities():
+    world = SyntheticWorld(WorldConfig(n_users=200, n_items=20), seed=0)
+    greedy = make_policy("diversity_aware")
+    explored = make_policy("diversity_aware", explore=0.3)
+    log = world.generate_log(explored, n_users=200, max_sessions=2, seed=0)
+    data = episodes_from_log(log, CONFIG, WEIGHTS, simulator=world, episodes_per_user=1)
+    first = data.episode_bounds()[0]
+    users = data.observations["user_id"][first]
+    state = world.start(users, np.random.default_rng(0))
+    own = greedy(world, state, 1, np.random.default_rng(0))[:, 0]
+    took_own = data.actions[first] == own
+    # the recorded propensity is the mixture's: (1 - e) + e / n for the policy's own item,
+    # e / n for any other
+    expected = np.where(took_own, 0.7 + 0.3 / 20, 0.3 / 20)
+    np.testing.assert_allclose(data.propensities[first], expected, rtol=1e-9)
+    # and it explores as often as it says (0.7 + 0.3 / 20 = 0.715 own picks; 200 users)
+    assert abs(took_own.mean() - 0.715) < 0.1
+    with pytest.raises(InputError, match="explore"):
+        make_policy("softmax", explore=1.5)
+    with pytest.raises(InputError, match="temprature"):
+        make_policy("softmax", temprature=0.1)
+
+
 def test_episodes_split_where_the_env_would_end_them():
     world, log = synthetic(users=30)
     data = episodes_from_log(log, CONFIG.replace(max_sessions=2, max_steps=7), WEIGHTS,

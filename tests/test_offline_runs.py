@@ -201,3 +201,29 @@ def test_embedding_agents_and_the_logging_policy_run_too(algo, tmp_path, capsys)
     code, _, err = run_cli(["evaluate", str(tmp_path / algo), "--users", "10", "--json"],
                              capsys)
     assert code == 0, err
+
+
+def test_a_deterministic_behaviour_is_warned_about_and_explore_fixes_it(caplog):
+    from agents.offline_runs.data import read_run_log
+
+    config = OfflineRunConfig(behaviour="diversity_aware", users=30,
+                              env_kwargs={"max_sessions": 1})
+    with caplog.at_level("WARNING"):
+        log = read_run_log(config)
+    assert (log.interactions["propensity"] == 1).all()
+    assert "--explore" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        log = read_run_log(config.replace(explore=0.2))
+    assert (log.interactions["propensity"] < 1).any() and "--explore" not in caplog.text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--explore", "0.1"], "synthetic log's behaviour policy"),
+    (["--behaviour", "diversity_aware"], "synthetic log's behaviour policy"),
+])
+def test_behaviour_options_of_a_file_log_are_refused(csv_log, argv, message, tmp_path,
+                                                     capsys):
+    code, _, err = run_cli(["offline", "--data", str(csv_log), *CSV_OPTIONS, *argv,
+                            "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1, err

@@ -19,7 +19,7 @@ from recgym.offline import TrajectoryDataset
 from recgym.offline.policy import StochasticPolicy
 from recgym.spaces import ObsSpec
 from recgym.wrappers.continuous import top_k_by_score
-from simulators.policies import POLICIES, BehaviourPolicy
+from simulators.policies import POLICIES, BehaviourPolicy, make_policy
 from simulators.synthetic import SyntheticWorld
 
 
@@ -32,6 +32,8 @@ class BehaviourConfig(ConfigMixin):
     random, popularity, softmax, epsilon_greedy, click_greedy, diversity_aware)."""
     policy_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     """Its arguments, as given to `generate_log` (e.g. {"temperature": 0.05})."""
+    explore: float = 0.0
+    """Uniform exploration mixed in, as the log had it (`simulators.make_policy`)."""
     seed: int = 0
     """Seed of the agent's random choices."""
 
@@ -80,11 +82,10 @@ class BehaviourAgent(CountingOnly):
             raise InputError("behaviour: candidate mode is not supported; leave n_candidates "
                              "out")
         try:
-            self.policy: BehaviourPolicy = POLICIES[self.config.policy](
-                **self.config.policy_kwargs)
-        except TypeError as exc:
-            raise InputError(f"behaviour: bad policy_kwargs {self.config.policy_kwargs} for "
-                             f"{self.config.policy!r} ({exc})") from None
+            self.policy: BehaviourPolicy = make_policy(
+                self.config.policy, self.config.explore, **self.config.policy_kwargs)
+        except InputError as exc:
+            raise InputError(f"behaviour: {exc}") from None
         if model is not None and not isinstance(model, StochasticPolicy):
             raise InputError("behaviour: the model must have action_probabilities("
                              f"observations), got {type(model).__name__}")

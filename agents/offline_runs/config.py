@@ -17,6 +17,7 @@ from recgym.env_config import EnvConfig
 from recgym.offline.behaviour import BehaviourConfig
 from recgym.offline.estimators import ESTIMATORS
 from recgym.runs import CONFIG_FILE
+from simulators.policies import make_policy
 from simulators.sim_config import SimulatorConfig
 
 OFFLINE_KIND = "offline"
@@ -42,6 +43,11 @@ class OfflineRunConfig(ConfigMixin):
     `max_sessions` + 1 whole sessions from a fresh start (the environment's episodes)."""
     behaviour: str = "softmax"
     """Synthetic: the behaviour policy that writes the log (`simulators.policies`)."""
+    behaviour_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
+    """Synthetic: its arguments (e.g. {"temperature": 0.1} for softmax)."""
+    explore: float = 0.0
+    """Synthetic: uniform exploration mixed into the behaviour policy (a deterministic
+    one, such as diversity_aware, logs one item per state without it)."""
     world: dict[str, Any] = field(default_factory=dict, hash=False)
     """Synthetic: `WorldConfig` fields."""
     world_seed: int = 0
@@ -83,7 +89,7 @@ class OfflineRunConfig(ConfigMixin):
         store_ints(self, {"users": 1, "steps": 1, "seed": 0, "eval_every": 1,
                           "eval_users": 2, "eval_seed": 0, "world_seed": 0})
         store_plain(self, "log_options", "world", "env_kwargs", "agent_kwargs",
-                    "simulator_kwargs", "behaviour_model")
+                    "simulator_kwargs", "behaviour_model", "behaviour_kwargs")
         if self.kind != OFFLINE_KIND:
             raise InputError(f"kind must be {OFFLINE_KIND!r}, got {self.kind!r}")
         if self.algo not in OFFLINE_AGENT_NAMES:
@@ -107,6 +113,14 @@ class OfflineRunConfig(ConfigMixin):
         if bad:
             raise InputError(f"ope: unknown estimator(s) {bad}; known: "
                              f"{', '.join(ESTIMATORS)}")
+        if not is_real(self.explore) or not 0 <= self.explore <= 1:
+            raise InputError(f"explore must be a probability in [0, 1], got {self.explore!r}")
+        if not self.synthetic and (self.explore or self.behaviour_kwargs
+                                   or self.behaviour != "softmax"):
+            raise InputError("behaviour, behaviour_kwargs and explore describe the synthetic "
+                             "log's behaviour policy; a log from a file has its own")
+        if self.synthetic:
+            make_policy(self.behaviour, self.explore, **self.behaviour_kwargs)  # checked
         if self.synthetic and (self.simulator is not None or self.simulator_kwargs):
             raise InputError("simulator / simulator_kwargs apply to logs from files; with "
                              "data 'synthetic' the agent is evaluated in the world itself")

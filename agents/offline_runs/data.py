@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from agents.offline_runs.config import OfflineRunConfig
 from offline_data.log import InteractionLog
 from offline_data.log_options import read_log, reject_log_options
@@ -28,6 +30,7 @@ from recgym.offline import (
 )
 from recgym.rewards import check_reward_weights
 from simulators.interface import UserSimulator
+from simulators.policies import make_policy
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +83,16 @@ def read_run_log(config: OfflineRunConfig) -> InteractionLog:
     check_reward_weights(config.env_kwargs.get("reward_weights"),
                          [sig.name for sig in world.signals], "the synthetic world")
     sessions = None if config.days is not None else config.env_config().max_sessions + 1
-    log = world.generate_log(config.behaviour, n_users=config.users,
+    policy = make_policy(config.behaviour, config.explore, **config.behaviour_kwargs)
+    log = world.generate_log(policy, n_users=config.users,
                              n_days=config.days or 7.0, seed=config.seed,
                              max_sessions=sessions)
     _check_log(config, log)
+    if np.all(log.interactions["propensity"].to_numpy() == 1.0):
+        logger.warning("the behaviour policy %r chose deterministically: the log shows one "
+                       "item per state, so other policies cannot be evaluated off-policy "
+                       "(their estimates are 0); mix in exploration with --explore 0.1",
+                       config.behaviour)
     return log
 
 

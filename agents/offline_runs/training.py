@@ -70,6 +70,8 @@ def agent_settings(config: OfflineRunConfig) -> dict[str, Any]:
                              "for a log from a file its fitted behaviour model is in the run's "
                              "behaviour/ folder (BehaviourAgent.from_model)")
         settings.setdefault("policy", config.behaviour)
+        settings.setdefault("policy_kwargs", config.behaviour_kwargs)
+        settings.setdefault("explore", config.explore)
     return settings
 
 

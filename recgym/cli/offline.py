@@ -34,6 +34,8 @@ def offline_command(
     sim_kwargs: Annotated[str | None, typer.Option(
         help="Log files: settings of the simulator fitted to the training users, as JSON "
              "(SimulatorConfig fields, e.g. '{\"epochs\": 10}').")] = None,
+    explore: Annotated[float | None, typer.Option(
+        help="Synthetic: uniform exploration mixed into the behaviour policy.")] = None,
     steps: Annotated[int | None, typer.Option(help="Gradient steps.")] = None,
     encoder: Annotated[str | None, typer.Option(help="State encoder (drr_ave, gru4rec, "
                                                      "sasrec, ...).")] = None,
@@ -63,7 +65,8 @@ def offline_command(
     if weights is not None:
         episode = {**(episode or {}), "reward_weights": weights}
     given = {"algo": algo, "data": data, "users": users, "days": days,
-             "behaviour": behaviour, "steps": steps, "encoder": encoder, "seed": seed,
+             "behaviour": behaviour, "explore": explore, "steps": steps, "encoder": encoder,
+             "seed": seed,
              "env_kwargs": episode, "heldout_fraction": heldout_fraction,
              "eval_every": eval_every, "eval_users": eval_users,
              "agent_kwargs": parse_json(agent_kwargs, "--agent-kwargs") if agent_kwargs
