@@ -74,19 +74,34 @@ def train(config: TrainConfig, out: str | Path, *, resume: bool = False,
         if out.exists() and overwrite:
             shutil.rmtree(out)
     writer = RunWriter(out, config.to_dict(), resume=resume)
+    return train_in_chunks(
+        agent, out, config, writer, fit_chunk=lambda n: agent.fit(env, n, budget=config.steps),
+        measure=lambda: evaluation(agent, config), first=checkpoint is None and agent.learns,
+        desc=f"{config.agent} on {config.env}", progress=progress, stop_after=stop_after,
+        on_eval=on_eval)
+
+
+def train_in_chunks(agent: Agent, out: Path, config: Any, writer: RunWriter, *,
+                    fit_chunk: Callable[[int], object], measure: Callable[[], dict[str, float]],
+                    first: bool, desc: str, progress: bool, stop_after: int | None,
+                    on_eval: Callable[[int, dict[str, float]], None] | None) -> Agent:
+    """The loop of every run (online and offline): `fit_chunk(n)` trains `n` more steps,
+    up to `eval_every` at a time until `config.steps`; after each chunk the metrics of
+    `measure()` go to `writer` and a checkpoint is saved; `first` measures the starting
+    point too. At the end the agent is saved in `agent/`; `writer` is closed."""
     bar = tqdm(total=config.steps, initial=min(agent.num_steps, config.steps), unit="step",
-               desc=f"{config.agent} on {config.env}", disable=not progress)
+               desc=desc, disable=not progress)
     try:
-        if checkpoint is None and agent.learns:  # where learning starts from
-            writer.log(0, evaluation(agent, config))
+        if first:  # where learning starts from
+            writer.log(agent.num_steps, measure())
         while agent.num_steps < config.steps:
             before = agent.num_steps
-            agent.fit(env, min(config.eval_every, config.steps - agent.num_steps),
-                      budget=config.steps)
+            fit_chunk(min(config.eval_every, config.steps - agent.num_steps))
             bar.update(min(agent.num_steps, config.steps) - before)
-            metrics = evaluation(agent, config)
+            metrics = measure()
             writer.log(agent.num_steps, metrics)
-            bar.set_postfix(ret=f"{metrics['total_return']:.1f}", ctr=f"{metrics['ctr']:.3f}")
+            bar.set_postfix(ret=f"{metrics.get('total_return', float('nan')):.1f}",
+                            ctr=f"{metrics.get('ctr', float('nan')):.3f}")
             if on_eval is not None:
                 on_eval(agent.num_steps, metrics)
             save_checkpoint(out, agent, config)
@@ -113,7 +128,7 @@ def reported_metrics(agent: Agent, env: str, users: int, seed: int,
     return {m: float(means[m]) for m in REPORTED if m in means}
 
 
-def save_checkpoint(out: Path, agent: Agent, config: TrainConfig) -> Path:
+def save_checkpoint(out: Path, agent: Agent, config: Any) -> Path:
     """Write `checkpoints/step-N` atomically (the agent with its training state, the run's
     config and the random states) and keep only the newest ones."""
     folder = out / CHECKPOINTS / f"step-{agent.num_steps:010d}"

@@ -19,7 +19,7 @@ from recgym.offline import TrajectoryDataset
 from recgym.offline.policy import StochasticPolicy
 from recgym.spaces import ObsSpec
 from recgym.wrappers.continuous import top_k_by_score
-from simulators.policies import POLICIES, BehaviourPolicy, make_policy
+from simulators.policies import BehaviourPolicy, make_policy
 from simulators.synthetic import SyntheticWorld
 
 
@@ -40,13 +40,7 @@ class BehaviourConfig(ConfigMixin):
     def __post_init__(self) -> None:
         store_ints(self, {"seed": 0})
         store_plain(self, "policy_kwargs")
-        if self.policy not in POLICIES:
-            import difflib
-
-            close = difflib.get_close_matches(str(self.policy), POLICIES, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InputError(f"unknown behaviour policy {self.policy!r}{hint} Known: "
-                             f"{', '.join(POLICIES)}")
+        make_policy(self.policy, self.explore, **self.policy_kwargs)  # names the bad setting
 
 
 class BehaviourAgent(CountingOnly):

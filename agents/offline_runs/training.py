@@ -19,8 +19,6 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from agents.base import Agent
 from agents.checkpoint import load_state, restore_rng
 from agents.offline_runs.config import OfflineRunConfig, offline_config_from
@@ -28,7 +26,7 @@ from agents.offline_runs.data import HELDOUT_FOLDER, OfflineData, prepare, read_
 from agents.registry import agent_class, load_agent
 from agents.resume import check_resume
 from agents.run_folder import AGENT_FOLDER, RNG_FILE, latest_checkpoint
-from agents.training import reported_metrics, save_checkpoint
+from agents.training import reported_metrics, train_in_chunks
 from offline_data.shared.atomic import check_output_dir
 from offline_data.shared.errors import InputError
 from offline_data.shared.jsonfile import read_json_object
@@ -125,28 +123,11 @@ def train_offline(config: OfflineRunConfig, out: str | Path, *, resume: bool = F
         agent.save(out / AGENT_FOLDER, overwrite=True)
         writer.close()
         return agent
-    bar = tqdm(total=config.steps, initial=min(agent.num_steps, config.steps), unit="step",
-               desc=f"{config.algo} on {Path(config.data).name}", disable=not progress)
-    try:
-        if checkpoint is None:
-            writer.log(0, evaluation(agent, config, data))
-        while agent.num_steps < config.steps:
-            before = agent.num_steps
-            agent.fit(data.train, min(config.eval_every, config.steps - agent.num_steps))
-            bar.update(min(agent.num_steps, config.steps) - before)
-            metrics = evaluation(agent, config, data)
-            writer.log(agent.num_steps, metrics)
-            bar.set_postfix(ret=f"{metrics['total_return']:.1f}")
-            if on_eval is not None:
-                on_eval(agent.num_steps, metrics)
-            save_checkpoint(out, agent, config)  # type: ignore[arg-type]
-            if stop_after is not None and agent.num_steps >= stop_after:
-                return agent
-        agent.save(out / AGENT_FOLDER, overwrite=True)
-    finally:
-        bar.close()
-        writer.close()
-    return agent
+    return train_in_chunks(
+        agent, out, config, writer, fit_chunk=lambda n: agent.fit(data.train, n),
+        measure=lambda: evaluation(agent, config, data), first=checkpoint is None,
+        desc=f"{config.algo} on {Path(config.data).name}", progress=progress,
+        stop_after=stop_after, on_eval=on_eval)
 
 
 def evaluation(agent: Agent, config: OfflineRunConfig, data: OfflineData
