@@ -74,6 +74,12 @@ def test_evaluate_plot_and_ope_work_on_an_offline_run(synthetic_run, tmp_path, c
         lo, hi = estimate["ci95"]
         assert np.isfinite(estimate["value"]) and lo <= hi
     assert set(report["true_value"]) >= {"value", "ci95"}
+    code, out, err = run_cli(["ope", str(synthetic_run), "--json", "--estimators",
+                              "d3rlpy_fqe", "--fqe-steps", "100", "--bootstrap", "10",
+                              "--truth-users", "10"], capsys)
+    assert code == 0, err
+    cross = json.loads(out)["estimates"]["d3rlpy_fqe"]
+    assert np.isfinite(cross["value"]) and cross["ci95"][0] <= cross["ci95"][1]
 
 
 def test_a_resumed_run_equals_one_run(tmp_path):

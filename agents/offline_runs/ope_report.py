@@ -21,6 +21,9 @@ from recgym.offline.fqe import FQEConfig
 from recgym.offline.ope import DEFAULT_ESTIMATORS, estimate
 from recgym.runs import CONFIG_FILE
 
+D3RLPY_FQE = "d3rlpy_fqe"
+"""The estimator name of d3rlpy's own FQE (`agents.offline.d3rlpy_fqe`), a cross-check."""
+
 
 def run_agent(target: Path) -> tuple[Path, OfflineRunConfig, Agent]:
     """(run folder, its config, the agent) of an offline run folder or one of its
@@ -77,14 +80,28 @@ def ope_report(target: str | Path, *, data: str | None = None,
                          "the observation and one item per step")
     fqe = FQEConfig(seed=config.seed) if fqe_steps is None else FQEConfig(
         seed=config.seed, n_steps=fqe_steps)
-    results = estimate(dataset, agent, estimators, gamma=gamma,
-                       n_bootstrap=n_bootstrap, seed=config.seed, fqe=fqe)
+    ours = tuple(name for name in estimators if name != D3RLPY_FQE)
+    results = estimate(dataset, agent, ours, gamma=gamma, n_bootstrap=n_bootstrap,
+                       seed=config.seed, fqe=fqe) if ours else {}
     report: dict[str, Any] = {
         "run": str(run), "agent": agent.name, "episodes": dataset.n_episodes,
         "steps": dataset.n_steps, "gamma": gamma,
         "estimates": {name: {"value": r.value, "ci95": list(r.ci95),
                              "std_error": r.std_error, "diagnostics": r.diagnostics}
                       for name, r in results.items()}}
+    if D3RLPY_FQE in estimators:
+        from agents.offline.base import D3rlpyAgent
+        from agents.offline.d3rlpy_fqe import d3rlpy_fqe
+
+        if not isinstance(agent, D3rlpyAgent):
+            raise InputError(f"{D3RLPY_FQE}: d3rlpy's FQE evaluates d3rlpy agents, not "
+                             f"{agent.name!r}; use 'fqe'")
+        cross = d3rlpy_fqe(agent, dataset, n_steps=fqe.n_steps, gamma=gamma,
+                           n_bootstrap=n_bootstrap, seed=config.seed)
+        report["estimates"][D3RLPY_FQE] = {
+            "value": cross.value, "ci95": list(cross.ci95),
+            "note": "d3rlpy's DiscreteFQE of the unmasked greedy policy (seen items not "
+                    "excluded)"}
     if config.synthetic and gamma == 1.0:
         env_id, env_kwargs = evaluation_env(config, run)
         table = evaluate(agent, env_id, n_users=truth_users, seed=config.eval_seed,

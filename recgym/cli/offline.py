@@ -93,7 +93,8 @@ def ope_command(
     data: Annotated[str | None, typer.Option(
         help="A log to evaluate on (default: the run's held-out users).")] = None,
     estimators: Annotated[str, typer.Option(
-        help="Estimators: pdis, wpdis, dr, wdr, fqe, ips, snips.")] = "pdis,wpdis,dr,fqe",
+        help="Estimators: pdis, wpdis, dr, wdr, fqe, ips, snips; d3rlpy_fqe (d3rlpy's "
+             "DiscreteFQE, a cross-check for d3rlpy agents).")] = "pdis,wpdis,dr,fqe",
     gamma: Annotated[float, typer.Option(help="Discount (1: the episode return).")] = 1.0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 200,
     fqe_steps: Annotated[int | None, typer.Option(help="Gradient steps of FQE.")] = None,
