@@ -10,7 +10,7 @@ import numpy as np
 
 from agents.base import CountingOnly, is_batched, unwrap_env
 from agents.offline.base import spec_of
-from agents.online.baselines.common import as_action, checked_batch
+from agents.online.baselines.common import as_action, attached_core, checked_batch
 from agents.online.baselines.popular import PopularAgent, PopularConfig
 from agents.settings import store_ints, store_plain
 from offline_data.shared.config import ConfigMixin
@@ -127,12 +127,7 @@ class BehaviourAgent(CountingOnly):
             raise InputError("behaviour reads the synthetic world's hidden state: attach it "
                              "to the environment first (agent.observe(env)), or build it "
                              "with make_agent('behaviour', env)")
-        core = unwrap_env(self.env).core
-        users = np.asarray(batch["user_id"]).reshape(-1)
-        if len(users) != core.n or not np.array_equal(users, core.user):
-            raise InputError(f"behaviour: the observation ({len(users)} row(s)) is not the "
-                             f"current one of the attached environment ({core.n} row(s)); "
-                             "predict on the latest observation of that environment")
+        core = attached_core("behaviour", self.env, batch)
         world = core.sim
         assert isinstance(world, SyntheticWorld)
         return world, core.state

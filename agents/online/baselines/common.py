@@ -75,3 +75,17 @@ def shown(next_batch: dict[str, np.ndarray], stepped: np.ndarray, spec: ObsSpec
     valid = stepped[:, None] & (items < spec.n_items)
     rows = np.broadcast_to(np.arange(len(items))[:, None], items.shape)
     return rows[valid], items[valid].astype(np.int64), feedback[valid]
+
+
+def attached_core(name: str, env: Any, batch: dict[str, np.ndarray]) -> Any:
+    """The `RecCore` of the environment an agent that reads hidden state is attached to,
+    after checking that `batch` is that environment's current observation."""
+    from agents.base import unwrap_env
+
+    core = unwrap_env(env).core
+    users = np.asarray(batch["user_id"]).reshape(-1)
+    if len(users) != core.n or not np.array_equal(users, core.user):
+        raise InputError(f"{name}: the observation ({len(users)} row(s)) is not the "
+                         f"current one of the attached environment ({core.n} row(s)); "
+                         "predict on the latest observation of that environment")
+    return core

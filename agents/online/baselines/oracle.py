@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from agents.base import CountingOnly, is_batched, unwrap_env
-from agents.online.baselines.common import as_action, checked_batch, rank
+from agents.online.baselines.common import as_action, attached_core, checked_batch, rank
 from offline_data.shared.config import ConfigMixin
 from offline_data.shared.errors import InputError
 from recgym.spaces import ObsSpec
@@ -65,12 +65,7 @@ class OracleAgent(CountingOnly):
                              "the environment first (agent.attach(env)), or build it with "
                              "make_agent('oracle', env)")
         batch = checked_batch(obs, self.spec)
-        core = unwrap_env(self.env).core
-        users = np.asarray(batch["user_id"]).reshape(-1)
-        if len(users) != core.n or not np.array_equal(users, core.user):
-            raise InputError(f"oracle: the observation ({len(users)} row(s)) is not the "
-                             f"current one of the attached environment ({core.n} row(s)); "
-                             "predict on the latest observation of that environment")
+        core = attached_core("oracle", self.env, batch)
         scores = np.asarray(core.primary_scores(), dtype=np.float64)
         return as_action(rank(scores, batch, self.spec), is_batched(obs),
                          self.spec.slate_size)
