@@ -63,8 +63,23 @@ def evaluation_env(config: OfflineRunConfig, folder: Path) -> tuple[str, dict[st
         episode.setdefault("reward_weights", dict(DEFAULT_REWARD))
         return SYNTHETIC_ENV, {"world": dict(config.world), "world_seed": config.world_seed,
                                **episode}
-    simulator = config.simulator or str(folder / SIMULATOR_FOLDER)
-    return LOGGED_ENV, {"simulator": simulator, **episode}
+    return LOGGED_ENV, {"simulator": str(simulator_path(config, folder)), **episode}
+
+
+def simulator_path(config: OfflineRunConfig, folder: Path) -> Path:
+    """Where a run on a log from a file keeps its simulator: `--simulator`, else the
+    one fitted into the run folder."""
+    return Path(config.simulator) if config.simulator else folder / SIMULATOR_FOLDER
+
+
+def saved_simulator(config: OfflineRunConfig, folder: Path) -> UserSimulator:
+    """The simulator a run is evaluated in, as its config and run folder hold it (the
+    synthetic world, or the saved fitted simulator)."""
+    if config.synthetic:
+        return make_world(config.world, config.world_seed)
+    from simulators.logged import LoggedUserSimulator
+
+    return LoggedUserSimulator.load(simulator_path(config, folder), device="cpu")
 
 
 def read_run_log(config: OfflineRunConfig) -> InteractionLog:
@@ -104,11 +119,10 @@ def prepare(config: OfflineRunConfig, folder: Path, *, reuse: bool = False,
     log = read_run_log(config) if log is None else log
     train_log, heldout_log = log.split_by_user(config.heldout_fraction, seed=config.seed)
     env_id, env_json = evaluation_env(config, folder)
-    simulator: UserSimulator
-    if config.synthetic:
-        simulator = make_world(config.world, config.world_seed)
-    else:
-        simulator = _fitted_simulator(config, train_log, folder / SIMULATOR_FOLDER, reuse)
+    saved = config.synthetic or config.simulator is not None or (
+        reuse and (folder / SIMULATOR_FOLDER).is_dir())
+    simulator = (saved_simulator(config, folder) if saved
+                 else _fitted_simulator(config, train_log, folder / SIMULATOR_FOLDER))
     env_config = config.env_config()
     weights = env_json.get("reward_weights")
     per_user = 1 if config.synthetic and config.days is None else None
@@ -118,10 +132,11 @@ def prepare(config: OfflineRunConfig, folder: Path, *, reuse: bool = False,
     if train.propensities is None:
         train, heldout, model = _fitted_propensities(config, train, heldout,
                                                      folder / BEHAVIOUR_FOLDER, reuse)
-    env_kwargs = {**env_json, "simulator": simulator}
-    if config.synthetic:
-        env_kwargs = {**env_json, "world": simulator}
-        env_kwargs.pop("world_seed")
+    if config.synthetic:  # the world object itself, not its config and seed
+        env_kwargs = {k: v for k, v in env_json.items() if k != "world_seed"}
+        env_kwargs["world"] = simulator
+    else:
+        env_kwargs = {**env_json, "simulator": simulator}
     return OfflineData(train, heldout, env_id, env_kwargs, truth_known=config.synthetic,
                        behaviour_model=model)
 
@@ -148,15 +163,11 @@ def _episodes(log: InteractionLog, env_config: Any, weights: dict[str, float] | 
     return data
 
 
-def _fitted_simulator(config: OfflineRunConfig, log: InteractionLog, folder: Path,
-                      reuse: bool) -> UserSimulator:
+def _fitted_simulator(config: OfflineRunConfig, log: InteractionLog, folder: Path
+                      ) -> UserSimulator:
+    """A simulator fitted to the training users' log, saved in `folder`."""
     from simulators import SimulatorConfig, fit
-    from simulators.logged import LoggedUserSimulator
 
-    if config.simulator is not None:
-        return LoggedUserSimulator.load(config.simulator, device="cpu")
-    if reuse and folder.is_dir():
-        return LoggedUserSimulator.load(folder, device="cpu")
     settings = {"seed": config.seed, **config.simulator_kwargs}
     logger.info("fitting a simulator to the training users' log (%d rows)", len(log))
     simulator = fit(log, SimulatorConfig().replace(**settings))

@@ -7,9 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from agents.base import Agent
-from agents.offline_runs.config import OfflineRunConfig, is_offline_config
-from agents.offline_runs.data import BEHAVIOUR_FOLDER, HELDOUT_FOLDER, evaluation_env
-from agents.offline_runs.training import ope_applicable, read_offline_config
+from agents.offline_runs.config import (
+    OfflineRunConfig,
+    is_offline_config,
+    offline_config_from,
+)
+from agents.offline_runs.data import (
+    BEHAVIOUR_FOLDER,
+    HELDOUT_FOLDER,
+    evaluation_env,
+    saved_simulator,
+)
+from agents.offline_runs.training import ope_applicable
 from agents.registry import load_agent
 from agents.run_folder import AGENT_FOLDER, config_folder, is_run, trained_agent
 from offline_data.log_options import LogOptions, read_log
@@ -31,10 +40,11 @@ def run_agent(target: Path) -> tuple[Path, OfflineRunConfig, Agent]:
     run = config_folder(target) if target.exists() else None
     if run is None:
         raise InputError(f"{target}: not a run folder of `recgym offline` (no config.json)")
-    if not is_offline_config(read_json_object(run / CONFIG_FILE, missing="", hint="")):
+    recorded = read_json_object(run / CONFIG_FILE, missing="", hint="")
+    if not is_offline_config(recorded):
         raise InputError(f"{run} is a run of `recgym train` (an online agent); `recgym ope` "
                          "evaluates the agents of `recgym offline` runs")
-    config = read_offline_config(run)
+    config = offline_config_from(recorded, run)
     folder = trained_agent(target) if is_run(target) else target / AGENT_FOLDER
     return run, config, load_agent(folder)
 
@@ -47,15 +57,10 @@ def episodes_of(run: Path, config: OfflineRunConfig, data: str | None,
         if options.given():
             raise InputError(f"{', '.join(options.given())}: log options need --data")
         return TrajectoryDataset.from_parquet(run / HELDOUT_FOLDER)
-    from recgym.envs.synthetic import make_world
-    from simulators.logged import LoggedUserSimulator
-
     _, env_kwargs = evaluation_env(config, run)
-    simulator = (make_world(config.world, config.world_seed) if config.synthetic
-                 else LoggedUserSimulator.load(env_kwargs["simulator"], device="cpu"))
     log = read_log(Path(data), options)
     dataset = episodes_from_log(log, config.env_config(), env_kwargs.get("reward_weights"),
-                                simulator=simulator)
+                                simulator=saved_simulator(config, run))
     if dataset.propensities is None:
         if not (run / BEHAVIOUR_FOLDER).is_dir():
             raise InputError(f"{data}: the log records no propensities (no 'propensity' "
