@@ -357,9 +357,10 @@ def test_popular_from_the_dataset_counts_as_from_the_log(small):
 
 
 # ---------------------------------------------------------------------- learning
-def test_cql_and_bc_beat_random_on_the_true_return():
-    """On a softmax-logged synthetic world, CQL and BC trained offline earn a clearly
-    higher true return than a random policy in that world (seeded; ~10 s)."""
+@pytest.fixture(scope="module")
+def softmax_world():
+    """A small synthetic world, its softmax log as env episodes, and a function giving an
+    agent's true return there (mean and 95% interval over the same 200 users)."""
     world = SyntheticWorld(WorldConfig(n_users=150, n_items=40, n_topics=4), seed=0)
     log = world.generate_log("softmax", max_sessions=6, seed=0)
     config = EnvConfig(history_len=5, max_sessions=3)
@@ -368,11 +369,32 @@ def test_cql_and_bc_beat_random_on_the_true_return():
     def true_return(agent):
         table = evaluate(agent, ENV, n_users=200, seed=100, world=world, config=config,
                          reward_weights=WEIGHTS)
-        return table.loc["total_return", "mean"], table.loc["total_return", "ci95_hi"]
+        return table.loc["total_return", ["mean", "ci95_lo", "ci95_hi"]].tolist()
 
-    random_mean, random_hi = true_return(RandomAgent(data.spec))
+    return world, data, true_return
+
+
+def test_cql_and_bc_beat_random_on_the_true_return(softmax_world):
+    """On a softmax-logged synthetic world, CQL and BC trained offline earn a clearly
+    higher true return than a random policy in that world (seeded; ~10 s)."""
+    _, data, true_return = softmax_world
+    random_mean, _, random_hi = true_return(RandomAgent(data.spec))
     for cls in (CQLAgent, BCAgent):
         agent = cls.create(data, cls.config_class(seed=0)).fit(data, 300)
-        mean, _ = true_return(agent)
+        mean, _, _ = true_return(agent)
         assert mean > random_hi + 3.0, (cls.name, mean, random_mean)
         assert mean > 1.2 * random_mean, (cls.name, mean, random_mean)
+
+
+@pytest.mark.parametrize("name, steps", [("bcq", 300), ("discrete_sac", 300), ("iql", 1000)])
+def test_the_other_learners_beat_random_too(name, steps, softmax_world):
+    """BCQ, discrete SAC and IQL learn as well: their 95% interval of the true return lies
+    above random's (seeded). Double DQN, the naive baseline, is left out on purpose: with
+    nothing to keep it near the logged items it degrades as it trains (above random at 300
+    steps, below at 1,000 here), the extrapolation error the others are built against."""
+    world, data, true_return = softmax_world
+    _, _, random_hi = true_return(RandomAgent(data.spec))
+    agent = (IQLAgent.create(data, IQLAgent.config_class(seed=0), embeddings=world)
+             if name == "iql" else make_agent(name, data, seed=0))
+    mean, low, _ = true_return(agent.fit(data, steps))
+    assert low > random_hi, (name, mean, low, random_hi)
