@@ -3,11 +3,12 @@ from a run folder's `config.json`, which says `"kind": "offline"`."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from agents.registry import OFFLINE_AGENT_NAMES, check_agent_name
+from agents.registry import AGENT_NAMES, OFFLINE_AGENT_NAMES
 from agents.settings import store_ints, store_plain
 from offline_data.log_options import LogOptions
 from offline_data.shared.config import ConfigMixin
@@ -93,9 +94,13 @@ class OfflineRunConfig(ConfigMixin):
         if self.kind != OFFLINE_KIND:
             raise InputError(f"kind must be {OFFLINE_KIND!r}, got {self.kind!r}")
         if self.algo not in OFFLINE_AGENT_NAMES:
-            check_agent_name(self.algo)  # unknown names: a did-you-mean
-            raise InputError(f"{self.algo!r} is an online agent (train it with `recgym "
-                             f"train`); offline agents: {', '.join(OFFLINE_AGENT_NAMES)}")
+            if self.algo in AGENT_NAMES:
+                raise InputError(f"{self.algo!r} is an online agent (train it with `recgym "
+                                 f"train`); offline agents: {', '.join(OFFLINE_AGENT_NAMES)}")
+            close = difflib.get_close_matches(str(self.algo), OFFLINE_AGENT_NAMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InputError(f"unknown offline agent {self.algo!r}{hint}; known: "
+                             f"{', '.join(OFFLINE_AGENT_NAMES)}")
         if not isinstance(self.data, str) or not self.data:
             raise InputError("data must be 'synthetic' or the path of a log")
         known = {f.name for f in fields(LogOptions)}

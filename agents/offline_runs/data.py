@@ -112,17 +112,18 @@ def read_run_log(config: OfflineRunConfig) -> InteractionLog:
 
 
 def prepare(config: OfflineRunConfig, folder: Path, *, reuse: bool = False,
-            log: InteractionLog | None = None) -> OfflineData:
+            log: InteractionLog | None = None, progress: bool = True) -> OfflineData:
     """Build the run's data from its log (`log`, if already read); fitted parts are
     written into `folder` (with `reuse`, those already there are loaded instead of fitted
-    again, as on resume)."""
+    again, as on resume); `progress` shows the simulator fit's progress bars."""
     log = read_run_log(config) if log is None else log
     train_log, heldout_log = log.split_by_user(config.heldout_fraction, seed=config.seed)
     env_id, env_json = evaluation_env(config, folder)
     saved = config.synthetic or config.simulator is not None or (
         reuse and (folder / SIMULATOR_FOLDER).is_dir())
     simulator = (saved_simulator(config, folder) if saved
-                 else _fitted_simulator(config, train_log, folder / SIMULATOR_FOLDER))
+                 else _fitted_simulator(config, train_log, folder / SIMULATOR_FOLDER,
+                                        progress))
     env_config = config.env_config()
     weights = env_json.get("reward_weights")
     per_user = 1 if config.synthetic and config.days is None else None
@@ -163,12 +164,12 @@ def _episodes(log: InteractionLog, env_config: Any, weights: dict[str, float] | 
     return data
 
 
-def _fitted_simulator(config: OfflineRunConfig, log: InteractionLog, folder: Path
-                      ) -> UserSimulator:
+def _fitted_simulator(config: OfflineRunConfig, log: InteractionLog, folder: Path,
+                      progress: bool) -> UserSimulator:
     """A simulator fitted to the training users' log, saved in `folder`."""
     from simulators import SimulatorConfig, fit
 
-    settings = {"seed": config.seed, **config.simulator_kwargs}
+    settings = {"seed": config.seed, "progress": progress, **config.simulator_kwargs}
     logger.info("fitting a simulator to the training users' log (%d rows)", len(log))
     simulator = fit(log, SimulatorConfig().replace(**settings))
     simulator.save(folder, overwrite=True)

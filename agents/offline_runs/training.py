@@ -105,7 +105,7 @@ def train_offline(config: OfflineRunConfig, out: str | Path, *, resume: bool = F
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        data = prepare(config, out, reuse=resume, log=log)
+        data = prepare(config, out, reuse=resume, log=log, progress=progress)
     except InputError:
         if created:  # bad data found while fitting: leave nothing behind
             shutil.rmtree(out, ignore_errors=True)
