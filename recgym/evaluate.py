@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,17 @@ class Policy(Protocol):
 
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
         """Actions for a batch of observations."""
+        ...
+
+
+@runtime_checkable
+class RewardListener(Protocol):
+    """A policy that conditions on the rewards it has received (a decision transformer's
+    return-to-go): `evaluate` hands it each step's reward vectors, in the environment's
+    `reward_names` order, and which sub-environments' episodes ended."""
+
+    def record_rewards(self, reward_vectors: np.ndarray, done: np.ndarray) -> None:
+        """Take the (n_envs, n_rewards) reward vectors of the step just taken."""
         ...
 
 
@@ -74,6 +85,7 @@ def _episodes(agent: Policy, env: RecVectorEnv, wanted: int, seed: int,
               deterministic: bool) -> list[dict[str, float]]:
     """The first episode of the first `wanted` sub-environments."""
     obs, _ = env.reset(seed=seed)
+    listener = agent if isinstance(agent, RewardListener) else None
     n = env.num_envs
     accumulator = EpisodeAccumulator(n, env.reward_names, env.config.slate_size)
     finished: dict[int, dict[str, float]] = {}
@@ -81,6 +93,8 @@ def _episodes(agent: Policy, env: RecVectorEnv, wanted: int, seed: int,
     while len(finished) < wanted:
         actions = agent.predict(obs, deterministic=deterministic)
         obs, reward, terminated, truncated, info = env.step(actions)
+        if listener is not None:
+            listener.record_rewards(info["reward_vector"], terminated | truncated)
         rows = np.flatnonzero(active)
         accumulator.add(rows, reward[rows], info["reward_vector"][rows],
                         info["left_session"][rows], info["return_gap_h"][rows],
