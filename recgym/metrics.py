@@ -101,6 +101,11 @@ def precision_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
     return sum(item in relevant for item in top) / k if k > 0 else 0.0
 
 
+def hit_rate_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
+    """1 when one of the top k recommended items is relevant, else 0."""
+    return float(any(item in relevant for item in list(ranked)[:k]))
+
+
 def ndcg_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
     """Normalised discounted cumulative gain of the top k (binary relevance)."""
     gains = [1.0 / np.log2(i + 2) for i, item in enumerate(list(ranked)[:k]) if item in relevant]

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import difflib
 from abc import abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Any, ClassVar
 
@@ -24,6 +23,7 @@ from agents.offline.data import (
     spec_differences,
 )
 from agents.online.baselines.common import as_action
+from agents.torch_random import OwnTorchRandom
 from offline_data.shared.errors import InputError
 from recgym.encoders.d3rlpy import RecEncoderFactory
 from recgym.masking import seen_mask
@@ -148,7 +148,7 @@ class OfflineAgent(Agent):
         self.losses = {k: float(v) for k, v in state.get("losses", {}).items()}
 
 
-class D3rlpyAgent(OfflineAgent):
+class D3rlpyAgent(OwnTorchRandom, OfflineAgent):
     """An offline agent over one d3rlpy algorithm, whose networks read the flat
     observation layout through a recgym encoder (`RecEncoderFactory`).
 
@@ -165,10 +165,8 @@ class D3rlpyAgent(OfflineAgent):
 
     def __init__(self, spec: ObsSpec, config: Any = None) -> None:
         super().__init__(spec, config)
-        self.device = self.config.torch_device()
+        self.init_torch_random(self.config.torch_device())
         self.rng = np.random.default_rng(self.config.seed)
-        self._torch_state = torch.get_rng_state()
-        self._cuda_state: torch.Tensor | None = None
         self._data: tuple[TrajectoryDataset, Transitions] | None = None
         self.algo = self._build()
 
@@ -213,21 +211,6 @@ class D3rlpyAgent(OfflineAgent):
                              f"{sorted(settings)} ({str(exc).splitlines()[0][:200]}); check "
                              "the agent's config and algo_kwargs") from None
         return algo
-
-    @contextmanager
-    def torch_random(self) -> Iterator[None]:
-        """Run with the agent's own torch random state (the global one is left as it
-        was)."""
-        cuda = torch.device(self.device).type == "cuda"
-        index = torch.device(self.device).index or 0
-        with torch.random.fork_rng(devices=[index] if cuda else []):
-            torch.set_rng_state(self._torch_state)
-            if cuda and self._cuda_state is not None:
-                torch.cuda.set_rng_state(self._cuda_state, index)
-            yield
-            self._torch_state = torch.get_rng_state()
-            if cuda:
-                self._cuda_state = torch.cuda.get_rng_state(index)
 
     # ------------------------------------------------------------------ training
     def transitions(self, dataset: TrajectoryDataset) -> Transitions:
@@ -290,12 +273,9 @@ class D3rlpyAgent(OfflineAgent):
 
     def training_state(self) -> dict[str, Any]:
         _, optimizers = internals.parts(self.algo)
-        state = {**super().training_state(), "rng": self.rng.bit_generator.state,
-                 "torch_rng": self._torch_state.numpy().copy(),
-                 "optimizers": {k: o.state_dict() for k, o in optimizers.items()}}
-        if self._cuda_state is not None:
-            state["cuda_rng"] = self._cuda_state.numpy().copy()
-        return state
+        return {**super().training_state(), "rng": self.rng.bit_generator.state,
+                **self.torch_random_state(),
+                "optimizers": {k: o.state_dict() for k, o in optimizers.items()}}
 
     def load_training_state(self, state: dict[str, Any], env: Any = None) -> None:
         super().load_training_state(state, env)
@@ -303,9 +283,7 @@ class D3rlpyAgent(OfflineAgent):
         for key, optimizer in optimizers.items():
             optimizer.load_state_dict(state["optimizers"][key])
         self.rng.bit_generator.state = state["rng"]
-        self._torch_state = torch.from_numpy(np.asarray(state["torch_rng"], np.uint8))
-        if "cuda_rng" in state and torch.device(self.device).type == "cuda":
-            self._cuda_state = torch.from_numpy(np.asarray(state["cuda_rng"], np.uint8))
+        self.load_torch_random_state(state)
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:

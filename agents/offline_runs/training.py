@@ -21,6 +21,7 @@ from typing import Any
 
 from agents.base import Agent
 from agents.checkpoint import load_state, restore_rng
+from agents.offline.session_ranking import can_rank, session_ranking
 from agents.offline_runs.config import OfflineRunConfig, offline_config_from
 from agents.offline_runs.data import HELDOUT_FOLDER, OfflineData, prepare, read_run_log
 from agents.registry import agent_class, load_agent
@@ -40,6 +41,8 @@ MAY_CHANGE = ("steps", "eval_every", "name")
 """What may change when an offline run is resumed; everything else must match."""
 OPE_BOOTSTRAP = 100
 """Bootstrap resamples of the periodic off-policy estimates."""
+RANKING_K = 10
+"""List length of the held-out ranking metrics (hr@10, ndcg@10, precision@10)."""
 
 
 def read_offline_config(out: str | Path) -> OfflineRunConfig:
@@ -62,6 +65,9 @@ def agent_settings(config: OfflineRunConfig) -> dict[str, Any]:
         if "encoder" not in known:
             raise InputError(f"agent {config.algo!r} takes no encoder; leave --encoder out")
         settings.setdefault("encoder", config.encoder)
+    if "rtg_prompt" in settings and "rtg_prompt" not in known:
+        raise InputError(f"agent {config.algo!r} is not a decision transformer and takes no "
+                         "RTG prompt; leave --rtg-prompt out (dt4ier and dt take one)")
     if config.algo == "behaviour":
         if not config.synthetic:
             raise InputError("--algo behaviour replays the synthetic world's logging policy; "
@@ -106,15 +112,15 @@ def train_offline(config: OfflineRunConfig, out: str | Path, *, resume: bool = F
     out.mkdir(parents=True, exist_ok=True)
     try:
         data = prepare(config, out, reuse=resume, log=log, progress=progress)
+        if checkpoint is not None:
+            agent = load_agent(checkpoint / AGENT_FOLDER)
+            restore_rng(load_state(checkpoint / RNG_FILE))
+        else:
+            agent = new_agent(config.algo, data, settings)
     except InputError:
-        if created:  # bad data found while fitting: leave nothing behind
+        if created:  # bad data found while fitting or reading it: leave nothing behind
             shutil.rmtree(out, ignore_errors=True)
         raise
-    if checkpoint is not None:
-        agent = load_agent(checkpoint / AGENT_FOLDER)
-        restore_rng(load_state(checkpoint / RNG_FILE))
-    else:
-        agent = new_agent(config.algo, data, settings)
     writer = RunWriter(out, config.to_dict(), resume=resume)
     if not (out / HELDOUT_FOLDER).is_dir():
         data.heldout.to_parquet(out / HELDOUT_FOLDER)
@@ -132,11 +138,15 @@ def train_offline(config: OfflineRunConfig, out: str | Path, *, resume: bool = F
 
 def evaluation(agent: Agent, config: OfflineRunConfig, data: OfflineData
                ) -> dict[str, float]:
-    """Online metrics in the simulator and off-policy estimates on the held-out users."""
+    """Online metrics in the simulator, off-policy estimates and ranking metrics
+    (`hr@10`, `ndcg@10`, `precision@10`) on the held-out users' logged sessions."""
     metrics = reported_metrics(agent, data.env_id, config.eval_users, config.eval_seed,
                                data.env_kwargs)
     metrics.update(off_policy(agent, data, config.ope, n_bootstrap=OPE_BOOTSTRAP,
                               seed=config.seed))
+    if can_rank(agent):
+        ranking = session_ranking(agent, data.heldout, RANKING_K)
+        metrics.update({k: v for k, v in ranking.items() if k != "ranked_sessions"})
     return metrics
 
 

@@ -19,7 +19,7 @@ def offline_command(
     out: Annotated[Path, typer.Option(help="Run folder (config, metrics.csv, checkpoints).")],
     log: LogOptions,
     algo: Annotated[str | None, typer.Option(
-        help="bc, bcq, cql, discrete_sac, double_dqn, iql, behaviour.")] = None,
+        help="bc, bcq, cql, discrete_sac, double_dqn, iql, behaviour, dt4ier, dt.")] = None,
     data: Annotated[str | None, typer.Option(
         help="'synthetic' (default) or the path of a log.")] = None,
     users: Annotated[int | None, typer.Option(help="Synthetic: users logged.")] = None,
@@ -46,6 +46,9 @@ def offline_command(
     reward_weights_text: Annotated[str | None, typer.Option(
         "--reward-weights", help="Reward weights, e.g. 'click=1,retention=5'.")] = None,
     agent_kwargs: Annotated[str | None, typer.Option(help="Agent settings as JSON.")] = None,
+    rtg_prompt: Annotated[float | None, typer.Option(
+        help="dt4ier / dt: target return-to-go as a fraction of the largest in the log "
+             "(default 0.8).")] = None,
     heldout_fraction: Annotated[float | None, typer.Option(
         help="Users held out for off-policy evaluation.")] = None,
     eval_every: Annotated[int | None, typer.Option(help="Steps between evaluations.")] = None,
@@ -77,6 +80,8 @@ def offline_command(
              "ope": tuple(parse_list(ope, "--ope") or ()) if ope is not None else None,
              "log_options": {k: v for k, v in vars(log).items() if v not in (None, False)}
              or None}
+    if rtg_prompt is not None:
+        given["agent_kwargs"] = {**(given["agent_kwargs"] or {}), "rtg_prompt": rtg_prompt}
     given = {k: v for k, v in given.items() if v is not None}
     config = (read_offline_config(out) if resume else OfflineRunConfig()).replace(**given)
     trained = train_offline(config, out, resume=resume, overwrite=overwrite,

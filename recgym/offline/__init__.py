@@ -1,7 +1,8 @@
 """Offline RL on logs: a log as an environment's episodes (`episodes_from_log`), the
 `TrajectoryDataset` that holds them (Parquet, d3rlpy `MDPDataset`), behaviour models for
 logs without propensities (`fit_behaviour`), exports (`export_dataset`: Parquet, Minari,
-d3rlpy), and what builds on them."""
+d3rlpy), the same episodes as sessions (`sessions_of`, the steps of a decision
+transformer over sessions), and what builds on them."""
 
 from recgym.offline.behaviour import (
     BehaviourConfig,
@@ -19,6 +20,7 @@ from recgym.offline.reference import (
     reference_from_log,
     reference_from_simulator,
 )
+from recgym.offline.sessions import Sessions, sessions_of
 
 __all__ = [
     "FORMATS",
@@ -27,6 +29,7 @@ __all__ = [
     "BehaviourModel",
     "DatasetFileError",
     "ObservationReference",
+    "Sessions",
     "TrajectoryDataset",
     "compare_propensities",
     "episodes_from_log",
@@ -36,6 +39,7 @@ __all__ = [
     "read_d3rlpy",
     "reference_from_log",
     "reference_from_simulator",
+    "sessions_of",
     "to_d3rlpy",
     "to_minari",
 ]
