@@ -36,11 +36,14 @@ ENTRY_POINTS: dict[str, str] = {
     "double_dqn": "agents.offline.discrete:DoubleDQNAgent",
     "iql": "agents.offline.iql:IQLAgent",
     "behaviour": "agents.offline.baselines:BehaviourAgent",
+    "d3rlpy_dt": "agents.offline.d3rlpy_dt:DecisionTransformerAgent",
+    "seqrec": "agents.offline.seqrec:SequentialRecommenderAgent",
     "dt4ier": "agents.offline.dt4ier.agent:DT4IERAgent",
     "dt": "agents.offline.dt4ier.agent:PlainDTAgent",
 }
 OFFLINE_AGENT_NAMES: tuple[str, ...] = ("bc", "bcq", "cql", "discrete_sac", "double_dqn",
-                                        "iql", "behaviour", "dt4ier", "dt")
+                                        "iql", "behaviour", "d3rlpy_dt", "seqrec", "dt4ier",
+                                        "dt")
 """Agents that learn from a logged dataset (`recgym offline`), not in an environment."""
 AGENT_NAMES: tuple[str, ...] = tuple(n for n in ENTRY_POINTS if n not in OFFLINE_AGENT_NAMES)
 """Agents trained in an environment (`recgym train`)."""

@@ -5,6 +5,10 @@ the environment the log was turned into.
   `BCAgent` ('bc'), `BCQAgent` ('bcq'), `CQLAgent` ('cql'), `DiscreteSACAgent`
   ('discrete_sac') and `DoubleDQNAgent` ('double_dqn', the naive baseline);
 - `IQLAgent` ('iql'): implicit Q-learning over the item-embedding action (DRR style);
+- `DecisionTransformerAgent` ('d3rlpy_dt'): d3rlpy's discrete decision transformer with a
+  scalar return-to-go (the plain-DT baseline of DT4IER);
+- `SequentialRecommenderAgent` ('seqrec'): SASRec / GRU4Rec trained on the next clicked
+  item (the supervised, click-only baseline);
 - baselines on the same data: `BehaviourAgent` ('behaviour', the logging policy) and
   `popular_from_dataset` (most popular, the 'popular' agent counted from the dataset).
 
@@ -25,6 +29,7 @@ from agents.offline.config import (
     IQLConfig,
     OfflineConfig,
 )
+from agents.offline.d3rlpy_dt import D3rlpyDTConfig, DecisionTransformerAgent
 from agents.offline.discrete import (
     BCAgent,
     BCQAgent,
@@ -33,6 +38,7 @@ from agents.offline.discrete import (
     DoubleDQNAgent,
 )
 from agents.offline.iql import IQLAgent
+from agents.offline.seqrec import SeqRecConfig, SequentialRecommenderAgent
 
 __all__ = [
     "BCAgent",
@@ -44,6 +50,8 @@ __all__ = [
     "CQLAgent",
     "CQLConfig",
     "D3rlpyAgent",
+    "D3rlpyDTConfig",
+    "DecisionTransformerAgent",
     "DiscreteSACAgent",
     "DiscreteSACConfig",
     "DoubleDQNAgent",
@@ -52,5 +60,7 @@ __all__ = [
     "IQLConfig",
     "OfflineAgent",
     "OfflineConfig",
+    "SeqRecConfig",
+    "SequentialRecommenderAgent",
     "popular_from_dataset",
 ]

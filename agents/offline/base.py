@@ -8,7 +8,7 @@ import difflib
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -43,6 +43,14 @@ def spec_of(source: Any) -> ObsSpec:
     except InputError:
         raise InputError(f"an offline agent is made from a TrajectoryDataset (or the "
                          f"environment it will act in), got {type(source).__name__}") from None
+
+
+class BatchSampler(Protocol):
+    """What `D3rlpyAgent.fit` draws its mini-batches from."""
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Any:
+        """A mini-batch d3rlpy's `update` takes, drawn with `rng`."""
+        ...
 
 
 class OfflineAgent(Agent):
@@ -220,13 +228,18 @@ class D3rlpyAgent(OwnTorchRandom, OfflineAgent):
                                                   self.all_steps))
         return self._data[1]
 
+    def training_data(self, dataset: TrajectoryDataset) -> BatchSampler:
+        """What `fit` samples mini-batches from: the dataset's flat transitions (transformer
+        agents sample trajectory slices instead)."""
+        return self.transitions(dataset)
+
     def fit(self, dataset: Any, total_steps: int,
             callbacks: Sequence[Callback] = (), budget: int | None = None) -> D3rlpyAgent:
         """`total_steps` more gradient steps on `dataset` (a `TrajectoryDataset` of this
         agent's spec); callbacks run once after them; `budget` is accepted and unused (no
         schedules)."""
         steps, _ = step_counts(total_steps, budget)
-        data = self.transitions(check_dataset(self.name, self.spec, dataset))
+        data = self.training_data(check_dataset(self.name, self.spec, dataset))
         sums: dict[str, float] = {}
         self.algo.set_grad_step(self.num_steps)
         with self.torch_random():

@@ -7,7 +7,7 @@ target-network copies. recgym does not call `fit` (it would write logs and sampl
 from numpy's global generator) nor `save_model` / `load_model` (they `torch.load` without
 `weights_only`): the agents save the state dicts themselves.
 
-Three things need more than that, and they live here:
+Four things need more than that, and they live here:
 
 - the networks and optimisers, read from `algo.impl.modules` (a dataclass of the
   algorithm's modules; its checkpointer names them) to save and load their state dicts;
@@ -15,11 +15,17 @@ Three things need more than that, and they live here:
   (`impl.q_function`), DiscreteSAC's and IQL's policies (`impl.policy`) and the
   imitators of DiscreteBC and DiscreteBCQ (`impl.modules.imitator`); `bcq_scores`
   restates DiscreteBCQ's constraint from `DiscreteBCQImpl.inner_predict_best_action`;
-- IQL's policy mean (`squashed_mu` of `impl.policy`), which `predict` returns in d3rlpy.
+- IQL's policy mean (`squashed_mu` of `impl.policy`), which `predict` returns in d3rlpy;
+- the discrete decision transformer (`DiscreteDecisionTransformer`): its network called
+  on a batch of contexts at once (d3rlpy's `predict` takes one sequence), and the token
+  count of `DiscreteDecisionTransformerImpl` that schedules its learning rate (d3rlpy's
+  checkpoints leave it out; recgym saves it with the training state).
 
 These are d3rlpy 2.8's (`D3RLPY_SERIES`): pyproject pins `d3rlpy>=2.8,<2.9`, and
 tests/test_offline_agents.py checks the pin, that the scores here pick d3rlpy's own
-`predict` action when nothing is masked, and the save / load / resume round trips.
+`predict` action when nothing is masked, and the save / load / resume round trips
+(tests/test_dt_baselines.py: that the batched transformer logits are d3rlpy's `predict`
+of each context).
 """
 
 from __future__ import annotations
@@ -76,3 +82,28 @@ def policy_vector(algo: Any, x: torch.Tensor) -> torch.Tensor:
     """(B, action_dim) deterministic action of a Gaussian policy (IQL): tanh of its
     mean, what d3rlpy's `predict` returns."""
     return algo.impl.policy(x).squashed_mu
+
+
+def transformer_logits(algo: Any, observations: torch.Tensor, actions: torch.Tensor,
+                       returns_to_go: torch.Tensor, timesteps: torch.Tensor,
+                       masks: torch.Tensor) -> torch.Tensor:
+    """(B, n_actions) logits of the next action of a discrete decision transformer for B
+    contexts of length T, padded at the front: observations (B, T, obs_dim), actions
+    (B, T, 1) (the last one is not read), returns-to-go (B, T, 1), timesteps (B, T) long
+    and masks (B, T) (1 = filled), as `DiscreteDecisionTransformerImpl.inner_predict`
+    calls it for one sequence. Call it with the modules in eval mode (d3rlpy's network
+    then drops the last action token)."""
+    _, logits = algo.impl.modules.transformer(observations, actions, returns_to_go,
+                                              timesteps, 1 - masks)
+    return logits[:, -1]
+
+
+def transformer_tokens(algo: Any) -> int:
+    """Tokens a discrete decision transformer has trained on (its learning-rate
+    schedule: linear warm-up, then cosine decay)."""
+    return int(algo.impl._tokens)
+
+
+def set_transformer_tokens(algo: Any, tokens: int) -> None:
+    """Restore `transformer_tokens` (resuming training)."""
+    algo.impl._tokens = int(tokens)

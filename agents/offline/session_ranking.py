@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from offline_data.shared.errors import InputError
+from recgym.evaluate import RewardListener
 from recgym.metrics import hit_rate_at_k, ndcg_at_k, precision_at_k
 from recgym.offline import TrajectoryDataset
 from recgym.offline.sessions import sessions_of
@@ -17,16 +18,19 @@ from recgym.wrappers.continuous import top_k_by_score
 
 
 def can_rank(agent: Any) -> bool:
-    """Whether `agent` ranks items from a logged session's start: decision transformers
-    (`rank_sessions`) and offline agents that score items (`masked_scores`)."""
-    return hasattr(agent, "rank_sessions") or hasattr(agent, "masked_scores")
+    """Whether `agent` ranks items from a logged session's start: DT4IER and plain DT
+    (`rank_sessions`) and offline agents that score items from the observation alone
+    (`masked_scores`; not the step-level d3rlpy decision transformer, which acts from its
+    episode so far)."""
+    return hasattr(agent, "rank_sessions") or (
+        hasattr(agent, "masked_scores") and not isinstance(agent, RewardListener))
 
 
 def session_lists(agent: Any, dataset: TrajectoryDataset, k: int) -> np.ndarray:
     """(M, k) the agent's list for each session of `dataset` (sessions in order)."""
     if hasattr(agent, "rank_sessions"):
         return np.asarray(agent.rank_sessions(dataset, k))
-    if not hasattr(agent, "masked_scores"):
+    if not can_rank(agent):
         raise InputError(f"{getattr(agent, 'name', type(agent).__name__)} does not rank "
                          "items from a logged observation; session metrics need an offline "
                          "agent (dt4ier, dt, bc, cql, ...)")

@@ -31,6 +31,7 @@ from agents.training import reported_metrics, train_in_chunks
 from offline_data.shared.atomic import check_output_dir
 from offline_data.shared.errors import InputError
 from offline_data.shared.jsonfile import read_json_object
+from recgym.evaluate import RewardListener
 from recgym.offline import TrajectoryDataset
 from recgym.offline.ope import estimate
 from recgym.runs import CONFIG_FILE, RunWriter
@@ -166,6 +167,9 @@ def off_policy(agent: Agent, data: OfflineData, estimators: tuple[str, ...], *,
 
 def ope_applicable(agent: Agent, episodes: TrajectoryDataset) -> bool:
     """Off-policy evaluation needs one item per step and item probabilities from the
-    observation alone (the synthetic behaviour policy reads the world's hidden state)."""
+    observation alone (the synthetic behaviour policy reads the world's hidden state; a
+    policy that conditions on the rewards it received, such as a decision transformer,
+    chooses from its episode so far)."""
     return (episodes.actions.ndim == 1 and agent.name != "behaviour"
-            and hasattr(agent, "action_probabilities"))
+            and hasattr(agent, "action_probabilities")
+            and not isinstance(agent, RewardListener))

@@ -19,7 +19,8 @@ def offline_command(
     out: Annotated[Path, typer.Option(help="Run folder (config, metrics.csv, checkpoints).")],
     log: LogOptions,
     algo: Annotated[str | None, typer.Option(
-        help="bc, bcq, cql, discrete_sac, double_dqn, iql, behaviour, dt4ier, dt.")] = None,
+        help="bc, bcq, cql, discrete_sac, double_dqn, iql, behaviour, dt4ier, dt, "
+             "d3rlpy_dt, seqrec.")] = None,
     data: Annotated[str | None, typer.Option(
         help="'synthetic' (default) or the path of a log.")] = None,
     users: Annotated[int | None, typer.Option(help="Synthetic: users logged.")] = None,
