@@ -247,7 +247,7 @@ def test_bad_settings_and_untrained_use(data):
         DT4IERConfig(embed_dim=30, heads=8)
     with pytest.raises(InputError, match="immediate_signal"):
         make_agent("dt4ier", data[0], **SMOKE, immediate_signal="clik").fit(data[0], 1)
-    untrained = make_agent("dt", data[0], **SMOKE)
+    untrained = PlainDTAgent(data[0].spec, PlainDTConfig(**SMOKE))  # from spaces only
     obs = {k: v[:2] for k, v in data[0].observations.items()}
     with pytest.raises(InputError, match="not been trained"):
         untrained.predict(obs)
