@@ -40,7 +40,8 @@ __all__ = ["AGENT_FOLDER", "CHECKPOINTS", "TrainConfig", "build_agent", "checkpo
 
 KEEP_CHECKPOINTS = 2
 REPORTED = ("ctr", "like_rate", "watch_time", "reward_per_step", "total_return", "steps",
-            "sessions", "depth", "return_gap", "retention", "churn_rate")
+            "sessions", "depth", "return_gap", "retention", "long_term_return",
+            "churn_rate")
 
 
 def build_agent(config: TrainConfig, env: Any) -> Agent:

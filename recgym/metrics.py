@@ -13,10 +13,12 @@ Per episode (one user over its sessions), from the reward vectors the environmen
 | `depth` | steps per session (steps / sessions) |
 | `return_gap` | mean gap (hours) before coming back, over the returns (not churns); NaN if none |
 | `retention` | mean retention reward per ended session (1: immediate return, 0: churn) |
+| `long_term_return` | sum of the retention rewards (the episode's long-term return) |
 | `churn` | 1 if the episode ended because the user churned (its mean is the churn rate) |
 
 Ranking metrics on a list of recommended items against a set of relevant ones:
-`precision_at_k`, `ndcg_at_k`, `average_precision` (MAP is its mean over users).
+`precision_at_k`, `hit_rate_at_k`, `ndcg_at_k`, `average_precision` (MAP is its mean
+over users).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 EPISODE_KEYS = ("steps", "ctr", "reward_per_step", "total_return", "sessions", "depth",
-                "return_gap", "retention", "churn")
+                "return_gap", "retention", "long_term_return", "churn")
 
 
 class EpisodeAccumulator:
@@ -86,6 +88,7 @@ class EpisodeAccumulator:
                 "depth": float(self.steps[row] / max(started, 1.0)),
                 "return_gap": float(self.gap_sum[row] / returns) if returns else float("nan"),
                 "retention": float(self.retention[row] / ended) if ended else float("nan"),
+                "long_term_return": float(self.retention[row]),
                 "churn": float(bool(churned[j])),
             }
             for k, name in enumerate(self.names[: self.n_signals]):
