@@ -175,10 +175,60 @@ class DiversityAwarePolicy:
                                           slates.shape[1])).astype(np.float64)
 
 
+class UserMixturePolicy:
+    """A log written by several recommenders at once, as in an A/B test: each user is
+    served by one of `policies` throughout, drawn from the user id with the given
+    `shares` (equal by default). By default the click-greedy oracle and the
+    diversity-aware policy, whose users trade clicks against retention (see
+    `benchmarks/world_conflict.py`). Propensities are the serving policy's."""
+
+    name = "mixture"
+
+    def __init__(self, policies: str | list[str] | tuple[str, ...] = (
+            "click_greedy", "diversity_aware"), shares: list[float] | None = None) -> None:
+        names = [p.strip() for p in policies.split(",")] if isinstance(policies, str) \
+            else list(policies)
+        unknown = [n for n in names if n not in POLICIES or n == self.name]
+        if len(names) < 2 or unknown:
+            raise InputError(f"mixture policies must name 2 or more of "
+                             f"{', '.join(n for n in POLICIES if n != self.name)}; got "
+                             f"{names}")
+        weights = np.ones(len(names)) if shares is None else np.asarray(shares, float)
+        if weights.shape != (len(names),) or not np.all(weights > 0):
+            raise InputError(f"mixture shares must be {len(names)} positive numbers, one per "
+                             f"policy; got {shares}")
+        self.names = names
+        self.members = [POLICIES[n]() for n in names]
+        self.bounds = np.cumsum(weights / weights.sum())[:-1]
+
+    def group(self, user_ids: np.ndarray) -> np.ndarray:
+        """(B,) index of the policy serving each user (a fixed hash of the user id)."""
+        hashed = (np.asarray(user_ids, np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)
+        return np.searchsorted(self.bounds, hashed / 2.0**32, side="right")
+
+    def __call__(self, world, state, slate_size, rng):
+        group = self.group(state.user_ids)
+        slates = np.empty((len(state), slate_size), dtype=np.int64)
+        for g, policy in enumerate(self.members):
+            rows = np.flatnonzero(group == g)
+            if len(rows):
+                slates[rows] = policy(world, state.take(rows), slate_size, rng)
+        return slates
+
+    def propensity(self, world, state, slates):
+        group = self.group(state.user_ids)
+        out = np.empty(len(slates), dtype=np.float64)
+        for g, policy in enumerate(self.members):
+            rows = np.flatnonzero(group == g)
+            if len(rows):
+                out[rows] = policy.propensity(world, state.take(rows), slates[rows])
+        return out
+
+
 POLICIES: dict[str, type] = {
     cls.name: cls
     for cls in (RandomPolicy, PopularityPolicy, SoftmaxPolicy, EpsilonGreedyPolicy,
-                ClickGreedyPolicy, DiversityAwarePolicy)
+                ClickGreedyPolicy, DiversityAwarePolicy, UserMixturePolicy)
 }
 
 

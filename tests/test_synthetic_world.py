@@ -182,3 +182,26 @@ def test_truth_is_recorded_on_request():
     p = log.interactions["true_click_prob"].to_numpy()
     assert np.all((p > 0) & (p < 1))
     assert abs(p.mean() - log.interactions["click"].mean()) < 0.05
+
+
+def test_mixture_policy_serves_each_user_by_one_recommender(world):
+    """An A/B-test log: each user is served by one member policy throughout, and its
+    propensities are that member's."""
+    from simulators.policies import make_policy
+
+    mixture = make_policy("mixture", shares=[1, 3])
+    group = mixture.group(np.arange(4000))
+    assert abs(np.mean(group == 0) - 0.25) < 0.03
+    assert np.array_equal(mixture.group(np.arange(4000)), group)  # fixed per user
+    log = world.generate_log(mixture, n_users=60, n_days=2, seed=0)
+    frame = log.interactions
+    assert np.all(frame["propensity"] == 1.0)  # both members are deterministic
+    users = np.arange(60)
+    greedy_rows = np.isin(frame["user_id"], users[mixture.group(log.user_ids[users]) == 0])
+    assert 0 < greedy_rows.sum() < len(frame)
+    with pytest.raises(InputError, match="2 or more"):
+        make_policy("mixture", policies="click_greedy")
+    with pytest.raises(InputError, match="2 or more"):
+        make_policy("mixture", policies="click_greedy,nope")
+    with pytest.raises(InputError, match="positive"):
+        make_policy("mixture", shares=[1, 0])
