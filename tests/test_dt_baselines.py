@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
+from resume_check import assert_same, check_exact_resume
 
 import recgym
 from agents import load_agent, make_agent
@@ -70,22 +70,6 @@ def rollout(agent, world, steps=12, n=4, seed=3):
         if isinstance(agent, RewardListener):
             agent.record_rewards(info["reward_vector"], terminated | truncated)
     return np.stack(actions)
-
-
-def same_state(a, b):
-    """Nested dicts / lists of tensors, arrays and numbers are equal."""
-    if isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for key in a:
-            same_state(a[key], b[key])
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b, strict=True):
-            same_state(x, y)
-    elif torch.is_tensor(a):
-        assert torch.equal(a, b)
-    else:
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 # ---------------------------------------------------------------------- registry
@@ -212,7 +196,7 @@ def test_same_seed_same_predictions_and_saved_agents_act_the_same(name, softmax_
                                                                   tmp_path):
     world, data, _ = softmax_world
     a, b = (make_agent(name, data, seed=5, **TINY).fit(data, 15) for _ in range(2))
-    same_state(a.weights(), b.weights())
+    assert_same(a.weights(), b.weights())
     actions = rollout(a, world)
     np.testing.assert_array_equal(actions, rollout(b, world))
     other = make_agent(name, data, seed=6, **TINY).fit(data, 15)
@@ -226,20 +210,8 @@ def test_same_seed_same_predictions_and_saved_agents_act_the_same(name, softmax_
 @pytest.mark.parametrize("name", ["d3rlpy_dt", "seqrec"])
 def test_a_second_fit_and_a_resumed_run_continue_bit_for_bit(name, softmax_world, tmp_path):
     world, data, _ = softmax_world
-    straight = make_agent(name, data, seed=3, **TINY).fit(data, 30)
-    split = make_agent(name, data, seed=3, **TINY).fit(data, 11)
-    split.save(tmp_path / "half", training_state=True)
-    torch.manual_seed(99)  # the global random states must not matter
-    np.random.seed(99)
-    resumed = load_agent(tmp_path / "half")
-    split.fit(data, 19)
-    resumed.fit(data, 19)
-    for other in (split, resumed):
-        assert other.num_steps == 30
-        same_state(straight.weights(), other.weights())
-    ours, theirs = straight.training_state(), resumed.training_state()
-    assert ours.pop("losses") != {} and theirs.pop("losses") != {}
-    same_state(ours, theirs)  # optimiser, generators, counters (and the DT's lr schedule)
+    straight, resumed = check_exact_resume(
+        lambda: make_agent(name, data, seed=3, **TINY), data, tmp_path)
     np.testing.assert_array_equal(rollout(straight, world), rollout(resumed, world))
 
 

@@ -82,7 +82,8 @@ def offline_command(
              "log_options": {k: v for k, v in vars(log).items() if v not in (None, False)}
              or None}
     if rtg_prompt is not None:
-        given["agent_kwargs"] = {**(given["agent_kwargs"] or {}), "rtg_prompt": rtg_prompt}
+        settings = parse_json(agent_kwargs, "--agent-kwargs") if agent_kwargs else {}
+        given["agent_kwargs"] = {**settings, "rtg_prompt": rtg_prompt}
     given = {k: v for k, v in given.items() if v is not None}
     config = (read_offline_config(out) if resume else OfflineRunConfig()).replace(**given)
     trained = train_offline(config, out, resume=resume, overwrite=overwrite,

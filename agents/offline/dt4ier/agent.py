@@ -349,7 +349,8 @@ class DT4IERAgent(OwnTorchRandom, Agent):
                               action=sessions.action[rows], time=sessions.position[rows],
                               valid=valid)
             features = torch.as_tensor(sessions.user_features[rows], device=self.device)
-            hidden = self.window_states(windows, features)[torch.as_tensor(valid)]
+            hidden = self.window_states(windows, features)[
+                torch.as_tensor(valid, device=self.device)]
             chosen = rows[valid]
             out.append(self.model.decode(
                 hidden, k, torch.as_tensor(banned_all[chosen], device=self.device)

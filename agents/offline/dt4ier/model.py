@@ -177,7 +177,8 @@ class DecisionTransformer(nn.Module):
                 banned[exhausted] = False
             logits = logits.masked_fill(banned, float("-inf"))
             if sample:
-                item = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
+                probs = torch.softmax(logits, -1).cpu()  # the generator lives on the CPU
+                item = torch.multinomial(probs, 1, generator=generator)[:, 0].to(start.device)
             else:
                 item = logits.argmax(-1)
             chosen.append(item)
