@@ -152,6 +152,13 @@ def test_a_csv_log_fits_a_simulator_and_a_behaviour_model(csv_log, tmp_path, cap
     (["--data", "no/such/log.csv"], "no such log"),
     (["--data", "synthetic", "--sep", ";"], "--sep"),
     (["--ope", "pids"], "unknown estimator"),
+    (["--algo", "cql", "--rtg-prompt", "0.8"], "takes no RTG prompt"),
+    (["--algo", "dt4ier", "--rtg-prompt", "0"], "rtg_prompt must be a positive number"),
+    (["--algo", "dt4ier", "--agent-kwargs", '{"heds": 4}'], "did you mean 'heads'"),
+    (["--algo", "dt", "--agent-kwargs", '{"immediate_signal": "clik"}'],
+     "not a signal of the log; its signals: click"),
+    (["--algo", "dt4ier", "--users", "40", "--env-kwargs", '{"max_sessions": 1}'],
+     "fewer than 2 sessions"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(argv, message, tmp_path, capsys):
     out = tmp_path / "run"
@@ -233,3 +240,23 @@ def test_behaviour_options_of_a_file_log_are_refused(csv_log, argv, message, tmp
     code, _, err = run_cli(["offline", "--data", str(csv_log), *CSV_OPTIONS, *argv,
                             "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_a_decision_transformer_run_reports_online_and_ranking_metrics(tmp_path, capsys):
+    out = tmp_path / "dt"
+    code, _, err = run_cli([
+        "offline", "--algo", "dt4ier", "--behaviour", "mixture", "--explore", "0.1",
+        "--users", "100", "--steps", "20", "--eval-every", "20", "--eval-users", "10",
+        "--rtg-prompt", "0.6", "--agent-kwargs",
+        '{"embed_dim": 16, "heads": 2, "reward_net_steps": 20}',
+        "--out", str(out), "--no-progress"], capsys)
+    assert code == 0, err
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics["step"]) == [0, 20]
+    for column in ("total_return", "long_term_return", "retention", "ctr", "hr@10",
+                   "ndcg@10", "precision@10"):
+        assert metrics[column].notna().all(), column
+    assert not any(c.startswith("ope_") for c in metrics.columns)  # it acts from its episode
+    assert read_offline_config(out).agent_kwargs["rtg_prompt"] == 0.6
+    code, output, err = run_cli(["evaluate", str(out), "--users", "10"], capsys)
+    assert code == 0 and "long_term_return" in output, err

@@ -80,6 +80,18 @@ def agent_settings(config: OfflineRunConfig) -> dict[str, Any]:
     return settings
 
 
+def check_settings_against_log(algo: str, settings: dict[str, Any],
+                               signals: list[str]) -> None:
+    """Refuse agent settings that cannot work on the log before anything is fitted: the
+    agent's config is built (bad values, unknown fields) and a named immediate signal
+    must be one of the log's."""
+    agent_class(algo).config_class().replace(**settings)
+    signal = settings.get("immediate_signal")
+    if signal is not None and signal not in signals:
+        raise InputError(f"immediate_signal {signal!r} is not a signal of the log; its "
+                         f"signals: {', '.join(signals)}")
+
+
 def new_agent(algo: str, data: OfflineData, settings: dict[str, Any]) -> Agent:
     """A new agent for the training episodes; agents that act in item-embedding space
     (IQL) take the evaluation simulator's item embeddings."""
@@ -107,6 +119,7 @@ def train_offline(config: OfflineRunConfig, out: str | Path, *, resume: bool = F
         check_output_dir(out, overwrite=overwrite, marker=CONFIG_FILE)
     settings = agent_settings(config)
     log = read_run_log(config)  # a bad log or bad settings fail here, before anything is removed
+    check_settings_against_log(config.algo, settings, log.signal_names)
     if not resume and out.exists() and overwrite:
         shutil.rmtree(out)
     created = not out.exists()
