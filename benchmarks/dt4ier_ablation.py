@@ -17,8 +17,11 @@ the log (the same evaluation users for all) and offline on the held-out users' s
     python benchmarks/dt4ier_ablation.py [--users 1000] [--seeds 0 1 2] [--steps 1000]
         [--baseline-steps 3000] [--eval-users 300] [--out benchmarks/out/dt4ier]
         [--smoke]
+    python benchmarks/dt4ier_ablation.py --run runs/dt4ier-kr [--eval-users 300]
 
 Prints the tables (markdown) and writes `results.json` and `rtg_prompt.png` to --out.
+With `--run`, only the RTG-prompt sweep of a trained `recgym offline --algo dt4ier` run,
+in the run's own simulator (e.g. the one fitted to KuaiRand).
 """
 
 from __future__ import annotations
@@ -59,6 +62,12 @@ def main() -> None:
         args.eval_users = 20
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.run:
+        sweep = prompt_summary(run_sweep(Path(args.run), args.eval_users))
+        print_sweep(sweep)
+        plot_sweep(sweep, out / "rtg_prompt_run.png")
+        print(f"\nwrote {out / 'rtg_prompt_run.png'}")
+        return
     runs: dict[str, list[dict[str, float]]] = {}
     prompts: list[dict[str, float]] = []
     for seed in args.seeds:
@@ -71,7 +80,8 @@ def main() -> None:
                 {**measure(agent, data, args.eval_users), "train_s": seconds})
             print(f"  {label}: {short(runs[label][-1])}", flush=True)
             if label == "DT4IER (full)":
-                prompts += prompt_sweep(agent, data, args.eval_users, seed)
+                prompts += prompt_sweep(agent, data.env_id, data.env_kwargs,
+                                        args.eval_users, seed)
         for algo in BASELINES:
             agent, seconds = trained(algo, data, seed, args.baseline_steps, {}, logging)
             runs.setdefault(algo, []).append(
@@ -100,6 +110,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--behaviour", default=BEHAVIOUR, help="logging policy")
     parser.add_argument("--explore", type=float, default=EXPLORE)
     parser.add_argument("--smoke", action="store_true", help="a one-minute check")
+    parser.add_argument("--run", help="a dt4ier run folder: its RTG-prompt sweep only")
     return parser.parse_args()
 
 
@@ -149,7 +160,8 @@ def measure(agent: Any, data: Any, users: int) -> dict[str, float]:
     return out
 
 
-def prompt_sweep(agent: Any, data: Any, users: int, seed: int) -> list[dict[str, float]]:
+def prompt_sweep(agent: Any, env_id: str, env_kwargs: dict[str, Any], users: int,
+                 seed: int) -> list[dict[str, float]]:
     """DT4IER's online CTR, retention and long-term return at each RTG prompt."""
     from recgym.evaluate import evaluate
 
@@ -158,13 +170,30 @@ def prompt_sweep(agent: Any, data: Any, users: int, seed: int) -> list[dict[str,
     for prompt in PROMPTS:
         agent.config = replace(original, rtg_prompt=prompt)
         agent.reset_memory()
-        table = evaluate(agent, data.env_id, n_users=users, seed=10_000, **data.env_kwargs)
+        table = evaluate(agent, env_id, n_users=users, seed=10_000, **env_kwargs)
         rows.append({"seed": seed, "prompt": prompt,
                      **{m: float(table.loc[m, "mean"]) for m in
                         ("ctr", "retention", "long_term_return", "total_return")}})
     agent.config = original
     agent.reset_memory()
     return rows
+
+
+def run_sweep(folder: Path, users: int) -> list[dict[str, float]]:
+    """The prompt sweep of a run's trained agent in the run's simulator."""
+    from agents.offline_runs.data import LOGGED_ENV, saved_simulator
+    from agents.offline_runs.training import read_offline_config
+    from agents.registry import load_agent
+    from agents.run_folder import AGENT_FOLDER
+    from agents.run_kinds import run_environment
+
+    config = read_offline_config(folder)
+    env_id, env_kwargs = run_environment(folder)
+    simulator = saved_simulator(config, folder)
+    env_kwargs["world" if env_id != LOGGED_ENV else "simulator"] = simulator
+    env_kwargs.pop("world_seed", None)
+    agent = load_agent(folder / AGENT_FOLDER)
+    return prompt_sweep(agent, env_id, env_kwargs, users, config.seed)
 
 
 def interval(values: list[float]) -> tuple[float, float, float]:
