@@ -225,12 +225,12 @@ def test_bad_input_gets_one_line_errors_that_name_the_fix(softmax_world):
     no_clicks = replace(data, reward_vectors=np.zeros_like(data.reward_vectors))
     dt = make_agent("d3rlpy_dt", data, **TINY)
     checks = [
-        (lambda: make_agent("d3rlpy_dt", data, target_return_fraction=0.0),
-         "target_return_fraction must be a number > 0"),
-        (lambda: make_agent("d3rlpy_dt", data, target_return_fraction=-0.5),
-         "target_return_fraction must be a number > 0"),
-        (lambda: make_agent("d3rlpy_dt", data, target_return_fraction="high"),
-         "target_return_fraction"),
+        (lambda: make_agent("d3rlpy_dt", data, rtg_prompt=0.0),
+         "rtg_prompt must be a number > 0"),
+        (lambda: make_agent("d3rlpy_dt", data, rtg_prompt=-0.5),
+         "rtg_prompt must be a number > 0"),
+        (lambda: make_agent("d3rlpy_dt", data, rtg_prompt="high"),
+         "rtg_prompt"),
         (lambda: make_agent("d3rlpy_dt", slate_data), "slate_size 3; build it with"),
         (lambda: make_agent("d3rlpy_dt", data, hidden_dim=30, num_heads=4),
          r"num_heads \(4\) must divide hidden_dim \(30\)"),

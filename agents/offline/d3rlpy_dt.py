@@ -48,7 +48,7 @@ class D3rlpyDTConfig(OfflineConfig):
     """Transformer blocks."""
     num_heads: int = 2
     """Attention heads (must divide `hidden_dim`)."""
-    target_return_fraction: float = 0.8
+    rtg_prompt: float = 0.8
     """The return-to-go the agent is prompted with at an episode's start, as a fraction of
     the highest episode return in the training data (> 0)."""
 
@@ -59,10 +59,10 @@ class D3rlpyDTConfig(OfflineConfig):
             raise InputError(f"num_heads ({self.num_heads}) must divide hidden_dim "
                              f"({self.hidden_dim}), the transformer's width; change one of "
                              "them")
-        fraction = self.target_return_fraction
+        fraction = self.rtg_prompt
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
                 np.isfinite(fraction) and fraction > 0):
-            raise InputError(f"target_return_fraction must be a number > 0 (the prompt, as "
+            raise InputError(f"rtg_prompt must be a number > 0 (the prompt, as "
                              f"a fraction of the best logged episode return; e.g. 0.8), got "
                              f"{fraction!r}")
 
@@ -186,7 +186,7 @@ class DecisionTransformerAgent(D3rlpyAgent):
     The return-to-go is one scalar: the rest of the episode's return in the dataset's
     scalar reward (the immediate signals plus the weighted retention, by the dataset's
     `reward_weights`), divided by the largest absolute episode return of the training data.
-    Acting, each episode starts with the prompt `target_return_fraction` x the highest
+    Acting, each episode starts with the prompt `rtg_prompt` x the highest
     training episode return, less the rewards received since (`record_rewards`, which
     `recgym.evaluate` calls after each step with the environment's reward vectors; weighed
     with the dataset's `reward_weights`).
@@ -266,7 +266,7 @@ class DecisionTransformerAgent(D3rlpyAgent):
     @property
     def target_return(self) -> float:
         """The return-to-go each episode starts with."""
-        return self.config.target_return_fraction * self.best_return
+        return self.config.rtg_prompt * self.best_return
 
     # ------------------------------------------------------------------ acting
     def observe(self, env: Any) -> None:

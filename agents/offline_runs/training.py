@@ -68,7 +68,7 @@ def agent_settings(config: OfflineRunConfig) -> dict[str, Any]:
         settings.setdefault("encoder", config.encoder)
     if "rtg_prompt" in settings and "rtg_prompt" not in known:
         raise InputError(f"agent {config.algo!r} is not a decision transformer and takes no "
-                         "RTG prompt; leave --rtg-prompt out (dt4ier and dt take one)")
+                         "RTG prompt; leave --rtg-prompt out (dt4ier, dt and d3rlpy_dt take one)")
     if config.algo == "behaviour":
         if not config.synthetic:
             raise InputError("--algo behaviour replays the synthetic world's logging policy; "

@@ -48,7 +48,7 @@ def offline_command(
         "--reward-weights", help="Reward weights, e.g. 'click=1,retention=5'.")] = None,
     agent_kwargs: Annotated[str | None, typer.Option(help="Agent settings as JSON.")] = None,
     rtg_prompt: Annotated[float | None, typer.Option(
-        help="dt4ier / dt: target return-to-go as a fraction of the largest in the log "
+        help="dt4ier, dt, d3rlpy_dt: target return-to-go as a fraction of the largest in the log "
              "(default 0.8).")] = None,
     heldout_fraction: Annotated[float | None, typer.Option(
         help="Users held out for off-policy evaluation.")] = None,
