@@ -14,9 +14,9 @@ every method learns from the training users, is evaluated online in the world th
 the log (the same evaluation users for all) and offline on the held-out users' sessions
 (HR@10, NDCG@10, precision@10). Intervals are 95% t-intervals over the seeds.
 
-    python benchmarks/dt4ier_ablation.py [--users 1000] [--seeds 0 1 2] [--steps 1000]
+    python benchmarks/dt4ier_ablation.py [--users 1000] [--seeds 0 1 2] [--steps 400]
         [--baseline-steps 3000] [--eval-users 300] [--out benchmarks/out/dt4ier]
-        [--smoke]
+        [--dt-kwargs '{"dropout": 0.2}'] [--smoke] [--combine]
     python benchmarks/dt4ier_ablation.py --run runs/dt4ier-kr [--eval-users 300]
 
 Prints the tables (markdown) and writes `results.json` and `rtg_prompt.png` to --out.
@@ -68,25 +68,17 @@ def main() -> None:
         plot_sweep(sweep, out / "rtg_prompt_run.png")
         print(f"\nwrote {out / 'rtg_prompt_run.png'}")
         return
+    for seed in args.seeds:
+        if args.combine:
+            break
+        run_seed(seed, args, out / f"seed-{seed}.json")
     runs: dict[str, list[dict[str, float]]] = {}
     prompts: list[dict[str, float]] = []
     for seed in args.seeds:
-        print(f"seed {seed}: building the log ({args.users} users)", flush=True)
-        data = seed_data(args.users, seed, args.behaviour, args.explore)
-        logging = {"policy": args.behaviour, "explore": args.explore}
-        for label, (algo, settings) in VARIANTS.items():
-            agent, seconds = trained(algo, data, seed, args.steps, settings, logging)
-            runs.setdefault(label, []).append(
-                {**measure(agent, data, args.eval_users), "train_s": seconds})
-            print(f"  {label}: {short(runs[label][-1])}", flush=True)
-            if label == "DT4IER (full)":
-                prompts += prompt_sweep(agent, data.env_id, data.env_kwargs,
-                                        args.eval_users, seed)
-        for algo in BASELINES:
-            agent, seconds = trained(algo, data, seed, args.baseline_steps, {}, logging)
-            runs.setdefault(algo, []).append(
-                {**measure(agent, data, args.eval_users), "train_s": seconds})
-            print(f"  {algo}: {short(runs[algo][-1])}", flush=True)
+        saved = json.loads((out / f"seed-{seed}.json").read_text())
+        for label, metrics in saved["runs"].items():
+            runs.setdefault(label, []).append(metrics)
+        prompts += saved["prompts"]
     table = summary(runs)
     print_tables(table, args)
     sweep = prompt_summary(prompts)
@@ -98,11 +90,34 @@ def main() -> None:
     print(f"\nwrote {out / 'results.json'} and {out / 'rtg_prompt.png'}")
 
 
+def run_seed(seed: int, args: argparse.Namespace, path: Path) -> None:
+    """Every method on the log of one seed; the results go to `path` (so seeds can run
+    in parallel processes and be combined with --combine)."""
+    print(f"seed {seed}: building the log ({args.users} users)", flush=True)
+    data = seed_data(args.users, seed, args.behaviour, args.explore)
+    logging = {"policy": args.behaviour, "explore": args.explore}
+    runs: dict[str, dict[str, float]] = {}
+    prompts: list[dict[str, float]] = []
+    methods = [(label, algo, settings, args.steps) for label, (algo, settings)
+               in VARIANTS.items()]
+    methods += [(algo, algo, {}, args.baseline_steps) for algo in BASELINES]
+    for label, algo, settings, steps in methods:
+        agent, seconds = trained(algo, data, seed, steps, {**settings, **args.dt_kwargs}
+                                 if algo in ("dt4ier", "dt") else settings, logging)
+        runs[label] = {**measure(agent, data, args.eval_users), "train_s": seconds}
+        print(f"  seed {seed} {label}: {short(runs[label])}", flush=True)
+        if label == "DT4IER (full)":
+            prompts += prompt_sweep(agent, data.env_id, data.env_kwargs, args.eval_users,
+                                    seed)
+    path.write_text(json.dumps({"seed": seed, "runs": runs, "prompts": prompts}, indent=1,
+                               default=float))
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=1000, help="DT gradient steps")
+    parser.add_argument("--steps", type=int, default=400, help="DT gradient steps")
     parser.add_argument("--baseline-steps", type=int, default=3000)
     parser.add_argument("--eval-users", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
@@ -111,6 +126,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--explore", type=float, default=EXPLORE)
     parser.add_argument("--smoke", action="store_true", help="a one-minute check")
     parser.add_argument("--run", help="a dt4ier run folder: its RTG-prompt sweep only")
+    parser.add_argument("--combine", action="store_true",
+                        help="only combine the seed-N.json files --out already holds")
+    parser.add_argument("--dt-kwargs", type=json.loads, default={},
+                        help="settings of every DT variant, as JSON")
     return parser.parse_args()
 
 

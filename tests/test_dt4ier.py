@@ -150,6 +150,9 @@ def test_flags_switch_parts_and_all_off_is_the_plain_dt(data):
     assert full.reward_net_done == SMOKE["reward_net_steps"]
     no_contrast = make_agent("dt4ier", train, **SMOKE, contrastive=False).fit(train, 3)
     assert "contrastive" not in no_contrast.losses
+    paper_state = make_agent("dt4ier", train, **SMOKE, obs_encoder=None).fit(train, 3)
+    assert paper_state.model.obs_encoder is None and full.model.obs_encoder is not None
+    assert paper_state.rank_sessions(train, 3).shape[1] == 3
     assert DT4IERConfig(user_weights=False, reward_encoder=False, contrastive=False).plain
     assert PlainDTConfig().plain
 
@@ -241,6 +244,8 @@ def test_rtg_prompt_must_be_positive(prompt):
 
 
 def test_bad_settings_and_untrained_use(data):
+    with pytest.raises(InputError, match="did you mean 'drr_ave'"):
+        DT4IERConfig(obs_encoder="drr_avg")
     with pytest.raises(InputError, match="multiple of heads"):
         DT4IERConfig(embed_dim=30, heads=8)
     with pytest.raises(InputError, match="immediate_signal"):

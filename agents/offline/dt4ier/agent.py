@@ -41,16 +41,19 @@ class Windows:
     rtg: np.ndarray
     """(B, T, 2) raw returns-to-go."""
     state: np.ndarray
+    obs: np.ndarray
+    """(B, T, flat_dim) the observation at each session's start."""
     action: np.ndarray
     time: np.ndarray
     valid: np.ndarray
 
     @classmethod
-    def empty(cls, b: int, t: int, history: int, list_size: int, n_items: int) -> Windows:
+    def empty(cls, b: int, t: int, history: int, list_size: int, spec: ObsSpec) -> Windows:
         """Windows of padding, to be filled."""
         return cls(rtg=np.zeros((b, t, 2), np.float32),
-                   state=np.full((b, t, history), n_items, np.int64),
-                   action=np.full((b, t, list_size), n_items, np.int64),
+                   state=np.full((b, t, history), spec.n_items, np.int64),
+                   obs=np.zeros((b, t, spec.flat_dim), np.float32),
+                   action=np.full((b, t, list_size), spec.n_items, np.int64),
                    time=np.zeros((b, t), np.int64), valid=np.zeros((b, t), bool))
 
 
@@ -86,8 +89,7 @@ class DT4IERAgent(OwnTorchRandom, Agent):
         self.act_rng = torch.Generator().manual_seed(c.seed + 1)
         with self.torch_random():
             torch.manual_seed(c.seed)
-            self.model = DecisionTransformer(spec.n_items, spec.user_feature_dim, c).to(
-                self.device)
+            self.model = DecisionTransformer(spec, c).to(self.device)
             self.reward_net = RewardNet(spec.user_feature_dim).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
         self.reward_optimizer = torch.optim.Adam(self.reward_net.parameters(), lr=1e-3)
@@ -116,7 +118,8 @@ class DT4IERAgent(OwnTorchRandom, Agent):
             c = self.config
             sessions = sessions_of(dataset, history=c.history, list_size=c.list_size,
                                    immediate_signal=c.immediate_signal)
-            tensors = SessionTensors.of(sessions, c, self.device)
+            first = {k: v[sessions.first_step] for k, v in dataset.observations.items()}
+            tensors = SessionTensors.of(sessions, self.spec.flatten(first), c, self.device)
             if not self.reward_names:
                 self.reward_names = tuple(dataset.reward_names)
                 returns = sessions.returns_to_go[sessions.position == 0]
@@ -247,7 +250,7 @@ class DT4IERAgent(OwnTorchRandom, Agent):
                 immediate_index(self.spec, self.config.immediate_signal),
                 self.spec.slate_size, self.spec.n_items)
         memories = self._memories
-        new_session, refill = memories.observe(batch)
+        new_session, refill = memories.observe(batch, self.spec.flatten(batch))
         need = np.flatnonzero(new_session | refill)
         if len(need):
             self._decode(memories, batch, need, deterministic)
@@ -282,12 +285,13 @@ class DT4IERAgent(OwnTorchRandom, Agent):
         c = self.config
         width = min(max(len(m.rtgs) for m in memories), c.context)
         m = len(memories)
-        windows = Windows.empty(m, width, c.history, c.list_size, self.spec.n_items)
+        windows = Windows.empty(m, width, c.history, c.list_size, self.spec)
         for j, memory in enumerate(memories):
             t = min(len(memory.rtgs), width)
             first = len(memory.rtgs) - t
             windows.rtg[j, :t] = np.stack(memory.rtgs[first:])
             windows.state[j, :t] = np.stack(memory.states[first:])
+            windows.obs[j, :t] = np.stack(memory.observations[first:])
             for col, listed in enumerate(memory.actions[first:]):
                 windows.action[j, col, :len(listed)] = listed
             windows.time[j, :t] = np.arange(first, first + t)
@@ -311,7 +315,8 @@ class DT4IERAgent(OwnTorchRandom, Agent):
 
         return self.model.session_states(SessionBatch(
             rtg=tensor(windows.rtg) / scale * weights, state=tensor(windows.state),
-            features=features, action=tensor(windows.action), time=tensor(windows.time),
+            features=features, obs=tensor(windows.obs), action=tensor(windows.action),
+            time=tensor(windows.time),
             valid=tensor(windows.valid)))
 
     @torch.no_grad()
@@ -336,6 +341,7 @@ class DT4IERAgent(OwnTorchRandom, Agent):
         starts = np.flatnonzero(np.r_[True, window[1:] != window[:-1]])
         lengths = np.diff(np.r_[starts, sessions.n_sessions])
         first_obs = {key: v[sessions.first_step] for key, v in dataset.observations.items()}
+        flat_obs = self.spec.flatten(first_obs)
         banned_all = (seen_mask(first_obs, self.spec.n_items) if c.exclude_seen
                       else np.zeros((sessions.n_sessions, self.spec.n_items), bool))
         out = []
@@ -345,7 +351,7 @@ class DT4IERAgent(OwnTorchRandom, Agent):
             width = int(chunk_lengths.max())
             valid = np.arange(width)[None, :] < chunk_lengths[:, None]
             rows = np.where(valid, chunk_starts[:, None] + np.arange(width)[None, :], 0)
-            windows = Windows(rtg=rtg[rows], state=sessions.state[rows],
+            windows = Windows(rtg=rtg[rows], state=sessions.state[rows], obs=flat_obs[rows],
                               action=sessions.action[rows], time=sessions.position[rows],
                               valid=valid)
             features = torch.as_tensor(sessions.user_features[rows], device=self.device)

@@ -25,6 +25,8 @@ class SessionTensors:
     action: Tensor
     time: Tensor
     features: Tensor
+    obs: Tensor
+    """(M, flat_dim) the observation at each session's start."""
     low: Tensor
     """(M,) bool: a low-performing session (both rewards below `low_fraction` of their
     maxima, outcome known)."""
@@ -32,8 +34,9 @@ class SessionTensors:
     episode_length: np.ndarray
 
     @classmethod
-    def of(cls, sessions: Sessions, config: DT4IERConfig, device: str) -> SessionTensors:
-        """Move `sessions` to `device`."""
+    def of(cls, sessions: Sessions, observations: np.ndarray, config: DT4IERConfig,
+           device: str) -> SessionTensors:
+        """Move `sessions` and their (M, flat_dim) first `observations` to `device`."""
         rewards = sessions.rewards
         ceiling = config.low_fraction * rewards.max(axis=0)
         low = (rewards[:, 0] < ceiling[0]) & (rewards[:, 1] < ceiling[1]) & \
@@ -48,6 +51,7 @@ class SessionTensors:
                    action=tensor(sessions.action, torch.long),
                    time=tensor(sessions.position, torch.long),
                    features=tensor(sessions.user_features, torch.float32),
+                   obs=tensor(observations, torch.float32),
                    low=tensor(low, torch.bool), episode_start=start,
                    episode_length=stop - start)
 
@@ -82,6 +86,7 @@ class SessionTensors:
         (2,) and weighted by `rtg_weights` (B, T, 2)."""
         return SessionBatch(rtg=self.rtg[rows] / scale * rtg_weights,
                             state=self.state[rows], features=self.features[rows],
+                            obs=self.obs[rows],
                             action=self.action[rows], time=self.time[rows], valid=valid)
 
 

@@ -11,6 +11,7 @@ from agents.settings import store_ints
 from offline_data.shared.config import ConfigMixin
 from offline_data.shared.errors import InputError
 from offline_data.shared.numbers import is_real
+from recgym.encoders import ENCODERS
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class DT4IERConfig(ConfigMixin):
     """Add the contrastive term against low-performing sessions to the loss."""
     history: int = 30
     """H: clicked items in a session's state (zero-padded)."""
+    obs_encoder: str | None = "drr_ave"
+    """recgym state encoder of the environment's observation at the session's start (its
+    recent items with their feedback, the user), added to the state; None: the paper's
+    state (the clicked items) plus the user's features."""
     list_size: int = 10
     """N: items decoded per session (served `slate_size` a step; decoded again when a
     session outlasts them)."""
@@ -36,7 +41,7 @@ class DT4IERConfig(ConfigMixin):
     embed_dim: int = 128
     layers: int = 2
     heads: int = 8
-    dropout: float = 0.1
+    dropout: float = 0.3
     buckets: int = 100
     """Meta-embeddings of the reward encoder."""
     balance: float = 0.5
@@ -83,6 +88,13 @@ class DT4IERConfig(ConfigMixin):
             value = getattr(self, name)
             if not is_real(value) or not 0 <= value < 1:
                 raise InputError(f"{name} must be in [0, 1), got {value!r}")
+        if self.obs_encoder is not None and self.obs_encoder not in ENCODERS:
+            import difflib
+
+            close = difflib.get_close_matches(str(self.obs_encoder), ENCODERS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InputError(f"unknown obs_encoder {self.obs_encoder!r}{hint} Known: "
+                             f"{', '.join(ENCODERS)}, or None")
         if self.embed_dim % self.heads:
             raise InputError(f"embed_dim ({self.embed_dim}) must be a multiple of heads "
                              f"({self.heads})")

@@ -11,6 +11,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from agents.offline.dt4ier.config import DT4IERConfig
+from recgym.encoders import make_encoder
+from recgym.spaces import ObsSpec
 
 
 class RewardNet(nn.Module):
@@ -76,6 +78,8 @@ class SessionBatch:
     """(B, T, N) shown items; `n_items` pads."""
     features: Tensor
     """(B, T, F) user features."""
+    obs: Tensor
+    """(B, T, flat_dim) the observation at each session's start (`ObsSpec.flatten`)."""
     time: Tensor
     """(B, T) session position in the episode."""
     valid: Tensor
@@ -88,13 +92,18 @@ class DecisionTransformer(nn.Module):
     decodes the session's item list one item at a time (logits tied to the item
     embeddings)."""
 
-    def __init__(self, n_items: int, feature_dim: int, config: DT4IERConfig) -> None:
+    def __init__(self, spec: ObsSpec, config: DT4IERConfig) -> None:
         super().__init__()
         d = config.embed_dim
-        self.n_items = n_items
+        self.spec = spec
+        self.n_items = n_items = spec.n_items
         self.items = nn.Embedding(n_items + 1, d, padding_idx=n_items)
         self.state_gru = nn.GRU(d, d, batch_first=True)
-        self.user = nn.Linear(feature_dim, d) if feature_dim else None
+        self.obs_encoder = (make_encoder(config.obs_encoder, spec, hidden_dim=d)
+                            if config.obs_encoder else None)
+        width = (self.obs_encoder.features_dim if self.obs_encoder is not None
+                 else spec.user_feature_dim)
+        self.user = nn.Linear(width, d) if width else None
         self.action_proj = nn.Linear(d, d)
         self.returns: nn.Module = (BucketReturnEncoder(config.buckets, d)
                                    if config.reward_encoder else nn.Linear(2, d))
@@ -111,10 +120,11 @@ class DecisionTransformer(nn.Module):
         self.context = config.context
 
     # ------------------------------------------------------------------ embeddings
-    def embed_state(self, state: Tensor, features: Tensor) -> Tensor:
-        """(..., H) clicked items (most recent first) and (..., F) user features ->
-        (..., d): a GRU read oldest first (zero for an empty history) plus a linear map of
-        the features."""
+    def embed_state(self, state: Tensor, features: Tensor, obs: Tensor) -> Tensor:
+        """(..., H) clicked items (most recent first), (..., F) user features and (...,
+        flat_dim) observations at the session's start -> (..., d): a GRU over the clicks
+        read oldest first (zero for an empty history) plus a linear map of the encoded
+        observation (or, without an observation encoder, of the user features)."""
         shape = state.shape[:-1]
         flat = state.reshape(-1, state.shape[-1]).flip(-1)   # padding first, newest last
         lengths = (flat < self.n_items).sum(-1)
@@ -122,7 +132,13 @@ class DecisionTransformer(nn.Module):
         last = out[:, -1]
         clicks = torch.where((lengths > 0)[:, None], last, torch.zeros_like(last)).reshape(
             *shape, -1)
-        return clicks if self.user is None else clicks + self.user(features)
+        if self.user is None:
+            return clicks
+        if self.obs_encoder is None:
+            return clicks + self.user(features)
+        flat = obs.reshape(-1, obs.shape[-1])
+        encoded = self.obs_encoder(self.spec.unflatten(flat))
+        return clicks + self.user(encoded).reshape(*shape, -1)
 
     def embed_action(self, action: Tensor) -> Tensor:
         """(..., N) item list -> (..., d): the mean of its item embeddings, projected."""
@@ -142,7 +158,8 @@ class DecisionTransformer(nn.Module):
         time = self.time(batch.time.clamp(max=self.context - 1))
         tokens = torch.stack([
             self.returns(batch.rtg) + self.token_type.weight[0],
-            self.embed_state(batch.state, batch.features) + self.token_type.weight[1],
+            self.embed_state(batch.state, batch.features, batch.obs)
+            + self.token_type.weight[1],
             self.embed_action(batch.action) + self.token_type.weight[2]], dim=2)
         tokens = self.norm(tokens + time.unsqueeze(2)).reshape(b, 3 * t, -1)
         causal = torch.triu(torch.ones(3 * t, 3 * t, dtype=torch.bool,

@@ -17,6 +17,8 @@ class EpisodeMemory:
     """(2,) the return-to-go still to reach (raw units)."""
     rtgs: list[np.ndarray] = field(default_factory=list)
     states: list[np.ndarray] = field(default_factory=list)
+    observations: list[np.ndarray] = field(default_factory=list)
+    """The flat observation at each session's start."""
     actions: list[np.ndarray] = field(default_factory=list)
     clicked: list[int] = field(default_factory=list)
     """Recently clicked items, most recent first."""
@@ -59,10 +61,11 @@ class Memories:
         for memory, value in zip(self.episodes, rewards, strict=True):
             memory.long_term += float(value)
 
-    def observe(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Update every memory with its newest observation; returns which rows start a
-        session (need a list decoded with a new session token) and which ran out of
-        items (need more items for the same session)."""
+    def observe(self, batch: dict[str, np.ndarray], flat: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Update every memory with its newest observation (`flat`: the same, flattened);
+        returns which rows start a session (need a list decoded with a new session token)
+        and which ran out of items (need more items for the same session)."""
         k = self.slate_size
         first_step = ((batch["session_index"][:, 0] == 0) & (batch["session_step"][:, 0] == 0)
                       & (batch["history_mask"].sum(axis=1) == 0))
@@ -92,6 +95,7 @@ class Memories:
                 state[:len(memory.clicked)] = memory.clicked
                 memory.rtgs.append(np.maximum(memory.target, 0.0))
                 memory.states.append(state)
+                memory.observations.append(flat[i])
                 memory.actions.append(np.empty(0, dtype=np.int64))
                 new_session[i] = True
             elif len(memory.queue) < k:
