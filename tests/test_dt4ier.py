@@ -198,6 +198,31 @@ def test_single_env_serves_distinct_items_per_session(world, trained):
     assert np.all(memory.target < trained.target())  # rewards lowered the return-to-go
 
 
+def test_replan_decodes_every_step_and_never_repeats_within_a_session(world, trained):
+    original = trained.config
+    trained.config = replace(original, replan=True)
+    trained.reset_memory()
+    try:
+        env = gym.make(ENV, **env_kwargs(world))
+        obs, _ = env.reset(seed=6)
+        served: dict[int, list[int]] = {}
+        decoded = 0
+        for _ in range(40):
+            session = int(obs["session_index"][0])
+            action = trained.predict(obs)
+            decoded += len(trained._memories.episodes[0].queue) == SMOKE["list_size"] - 1
+            served.setdefault(session, []).append(int(action))
+            obs, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+        assert decoded == sum(len(v) for v in served.values())  # a fresh list each step
+        for items in served.values():
+            assert len(set(items)) == len(items)
+    finally:
+        trained.config = original
+        trained.reset_memory()
+
+
 def test_record_rewards_lowers_the_long_term_target(world, trained):
     vec = recgym.make_vec(ENV, 3, **env_kwargs(world))
     obs, _ = vec.reset(seed=1)

@@ -248,7 +248,7 @@ class DT4IERAgent(OwnTorchRandom, Agent):
             self._memories = Memories(
                 size, self.target(), self.config.history,
                 immediate_index(self.spec, self.config.immediate_signal),
-                self.spec.slate_size, self.spec.n_items)
+                self.spec.slate_size, self.spec.n_items, self.config.replan)
         memories = self._memories
         new_session, refill = memories.observe(batch, self.spec.flatten(batch))
         need = np.flatnonzero(new_session | refill)

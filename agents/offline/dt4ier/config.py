@@ -53,6 +53,10 @@ class DT4IERConfig(ConfigMixin):
     maxima in the data."""
     temperature: float = 0.5
     """Temperature of the contrastive similarities."""
+    replan: bool = False
+    """Decode again at every step of a session, the session's state and observation
+    replaced by the current ones (served items masked), so the list adapts within the
+    session; off: one list per session, as in the paper."""
     rtg_prompt: float = 0.8
     """Target return-to-go at inference, as a fraction of the largest in the data."""
     immediate_signal: str | None = None

@@ -39,8 +39,9 @@ class Memories:
     (seen in the observation, or told by `end`)."""
 
     def __init__(self, size: int, target: np.ndarray, history: int, signal: int,
-                 slate_size: int, n_items: int) -> None:
+                 slate_size: int, n_items: int, replan: bool = False) -> None:
         self.target = target
+        self.replan = replan
         self.history = history
         self.signal = signal
         self.slate_size = slate_size
@@ -91,17 +92,25 @@ class Memories:
                 memory.immediate, memory.shown, memory.long_term = 0.0, 0, 0.0
                 memory.queue, memory.served = [], []
             if starts:
-                state = np.full(self.history, self.n_items, dtype=np.int64)
-                state[:len(memory.clicked)] = memory.clicked
                 memory.rtgs.append(np.maximum(memory.target, 0.0))
-                memory.states.append(state)
+                memory.states.append(self._state(memory))
                 memory.observations.append(flat[i])
                 memory.actions.append(np.empty(0, dtype=np.int64))
                 new_session[i] = True
+            elif self.replan:  # the session's token reads the current state instead
+                memory.states[-1] = self._state(memory)
+                memory.observations[-1] = flat[i]
+                refill[i] = True
             elif len(memory.queue) < k:
                 refill[i] = True
             memory.steps += 1
         return new_session, refill
+
+    def _state(self, memory: EpisodeMemory) -> np.ndarray:
+        """(H,) the recent clicks, padded with `n_items`."""
+        state = np.full(self.history, self.n_items, dtype=np.int64)
+        state[:len(memory.clicked)] = memory.clicked
+        return state
 
     def serve(self) -> np.ndarray:
         """(B, k) the next slate of each sub-environment, taken from its queue."""
