@@ -256,3 +256,16 @@ def test_bad_input_gets_one_line_errors_that_name_the_fix(softmax_world):
         message = str(info.value)
         assert "\n" not in message
         assert re.search(pattern, message), message
+
+
+def test_one_step_episodes_are_all_kept(softmax_world):
+    """d3rlpy's own episode builder drops some one-step episodes; the slices are built
+    from the dataset's bounds, so every step is trained on."""
+    world, _, _ = softmax_world
+    log = world.generate_log("softmax", max_sessions=3, seed=1)
+    short = episodes_from_log(log, EnvConfig(history_len=5, max_sessions=3, max_steps=1),
+                              WEIGHTS, simulator=world)
+    assert short.n_episodes == short.n_steps  # every episode is one step
+    agent = make_agent("d3rlpy_dt", short, seed=0, **TINY)
+    agent.fit(short, 2)
+    assert agent.training_data(short).n_steps == short.n_steps
