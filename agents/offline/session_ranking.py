@@ -13,7 +13,7 @@ from offline_data.shared.errors import InputError
 from recgym.evaluate import RewardListener
 from recgym.metrics import hit_rate_at_k, ndcg_at_k, precision_at_k
 from recgym.offline import TrajectoryDataset
-from recgym.offline.sessions import sessions_of
+from recgym.offline.sessions import session_start_observations, sessions_of
 from recgym.wrappers.continuous import top_k_by_score
 
 
@@ -35,8 +35,7 @@ def session_lists(agent: Any, dataset: TrajectoryDataset, k: int) -> np.ndarray:
                          "items from a logged observation; session metrics need an offline "
                          "agent (dt4ier, dt, bc, cql, ...)")
     sessions = sessions_of(dataset, history=1, list_size=1, min_sessions=1)
-    first = {key: value[sessions.first_step] for key, value in dataset.observations.items()}
-    scores, _ = agent.masked_scores(first)
+    scores, _ = agent.masked_scores(session_start_observations(dataset, sessions))
     return top_k_by_score(scores, k)
 
 

@@ -73,6 +73,13 @@ class Sessions:
         return self.clicked[self.clicked_start[session]:self.clicked_start[session + 1]]
 
 
+def session_start_observations(dataset: TrajectoryDataset, sessions: Sessions
+                               ) -> dict[str, np.ndarray]:
+    """The observation at each session's first step (a batch over the sessions of
+    `dataset`)."""
+    return {key: values[sessions.first_step] for key, values in dataset.observations.items()}
+
+
 def immediate_index(spec: ObsSpec, signal: str | None) -> int:
     """Index of the immediate signal (default: the primary one, the first) among the
     observation's signals; an `InputError` naming the known ones otherwise."""

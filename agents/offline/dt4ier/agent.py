@@ -28,7 +28,12 @@ from agents.torch_random import OwnTorchRandom
 from offline_data.shared.errors import InputError
 from recgym.masking import seen_mask
 from recgym.offline import TrajectoryDataset
-from recgym.offline.sessions import RETENTION, immediate_index, sessions_of
+from recgym.offline.sessions import (
+    RETENTION,
+    immediate_index,
+    session_start_observations,
+    sessions_of,
+)
 from recgym.spaces import ObsSpec
 
 logger = logging.getLogger(__name__)
@@ -118,8 +123,8 @@ class DT4IERAgent(OwnTorchRandom, Agent):
             c = self.config
             sessions = sessions_of(dataset, history=c.history, list_size=c.list_size,
                                    immediate_signal=c.immediate_signal)
-            first = {k: v[sessions.first_step] for k, v in dataset.observations.items()}
-            tensors = SessionTensors.of(sessions, self.spec.flatten(first), c, self.device)
+            first = self.spec.flatten(session_start_observations(dataset, sessions))
+            tensors = SessionTensors.of(sessions, first, c, self.device)
             if not self.reward_names:
                 self.reward_names = tuple(dataset.reward_names)
                 returns = sessions.returns_to_go[sessions.position == 0]
@@ -340,7 +345,7 @@ class DT4IERAgent(OwnTorchRandom, Agent):
             sessions.position // c.context)
         starts = np.flatnonzero(np.r_[True, window[1:] != window[:-1]])
         lengths = np.diff(np.r_[starts, sessions.n_sessions])
-        first_obs = {key: v[sessions.first_step] for key, v in dataset.observations.items()}
+        first_obs = session_start_observations(dataset, sessions)
         flat_obs = self.spec.flatten(first_obs)
         banned_all = (seen_mask(first_obs, self.spec.n_items) if c.exclude_seen
                       else np.zeros((sessions.n_sessions, self.spec.n_items), bool))
