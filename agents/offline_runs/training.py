@@ -34,6 +34,7 @@ from offline_data.shared.jsonfile import read_json_object
 from recgym.evaluate import RewardListener
 from recgym.offline import TrajectoryDataset
 from recgym.offline.ope import estimate
+from recgym.offline.sessions import immediate_index
 from recgym.runs import CONFIG_FILE, RunWriter
 
 logger = logging.getLogger(__name__)
@@ -86,10 +87,7 @@ def check_settings_against_log(algo: str, settings: dict[str, Any],
     agent's config is built (bad values, unknown fields) and a named immediate signal
     must be one of the log's."""
     agent_class(algo).config_class().replace(**settings)
-    signal = settings.get("immediate_signal")
-    if signal is not None and signal not in signals:
-        raise InputError(f"immediate_signal {signal!r} is not a signal of the log; its "
-                         f"signals: {', '.join(signals)}")
+    immediate_index(signals, settings.get("immediate_signal"))
 
 
 def new_agent(algo: str, data: OfflineData, settings: dict[str, Any]) -> Agent:

@@ -10,13 +10,13 @@ at its end. The return-to-go is 2-D and undiscounted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from offline_data.shared.errors import InputError
 from recgym.offline.dataset import TrajectoryDataset
-from recgym.spaces import ObsSpec
 
 RETENTION = "retention"
 
@@ -80,14 +80,14 @@ def session_start_observations(dataset: TrajectoryDataset, sessions: Sessions
     return {key: values[sessions.first_step] for key, values in dataset.observations.items()}
 
 
-def immediate_index(spec: ObsSpec, signal: str | None) -> int:
-    """Index of the immediate signal (default: the primary one, the first) among the
-    observation's signals; an `InputError` naming the known ones otherwise."""
-    names = list(spec.signal_names)
+def immediate_index(signal_names: Sequence[str], signal: str | None) -> int:
+    """Index of the immediate signal (default: the primary one, the first) among a log's
+    (or an observation's) signals; an `InputError` naming the known ones otherwise."""
+    names = list(signal_names)
     if signal is None:
         return 0
     if signal not in names:
-        raise InputError(f"immediate_signal {signal!r} is not a signal of this log; its "
+        raise InputError(f"immediate_signal {signal!r} is not a signal of the log; its "
                          f"signals: {', '.join(names)}")
     return names.index(signal)
 
@@ -100,7 +100,7 @@ def sessions_of(dataset: TrajectoryDataset, *, history: int, list_size: int,
     if RETENTION not in dataset.reward_names:
         raise InputError(f"{dataset.source}: the dataset has no {RETENTION!r} reward; build "
                          "it with recgym.offline.episodes_from_log")
-    signal = immediate_index(dataset.spec, immediate_signal)
+    signal = immediate_index(dataset.spec.signal_names, immediate_signal)
     n, n_items = dataset.n_steps, dataset.spec.n_items
     obs = dataset.observations
     items = dataset.actions.reshape(n, -1).astype(np.int64)

@@ -252,7 +252,7 @@ class DT4IERAgent(OwnTorchRandom, Agent):
         if self._memories is None or len(self._memories) != size:
             self._memories = Memories(
                 size, self.target(), self.config.history,
-                immediate_index(self.spec, self.config.immediate_signal),
+                immediate_index(self.spec.signal_names, self.config.immediate_signal),
                 self.spec.slate_size, self.spec.n_items, self.config.replan)
         memories = self._memories
         new_session, refill = memories.observe(batch, self.spec.flatten(batch))
