@@ -214,6 +214,10 @@ class HasMembers(Protocol):
         """(B,) index of the member each row follows."""
         ...
 
+    def member_params(self, state: Any) -> np.ndarray:
+        """(B, P) parameter vector of the member each row follows."""
+        ...
+
 
 class MissingFeatureError(InputError, TypeError):
     """A simulator lacks a feature an environment or agent asked for. An `InputError`

@@ -38,6 +38,7 @@ class SimulatorMixture:
             raise InputError(f"members must be indices in 0..{len(simulator_set) - 1}, got "
                              f"{list(members or [])}")
         self.allowed = np.array(chosen, dtype=np.int64)
+        self.params = simulator_set.params
         first: LoggedUserSimulator = simulator_set[0]
         self.n_items, self.n_users = first.n_items, first.n_users
         self.signals = first.signals
@@ -56,6 +57,10 @@ class SimulatorMixture:
     def members(self, state: MixtureState) -> np.ndarray:
         """(B,) the member each row follows (`HasMembers`)."""
         return state.member
+
+    def member_params(self, state: MixtureState) -> np.ndarray:
+        """(B, P) parameter vector of each row's member (`SimulatorSet.params`)."""
+        return self.params[state.member]
 
     def signal_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Signal bounds across all members."""

@@ -60,11 +60,17 @@ class FitResult:
         return Path(directory)
 
 
+def fitting_world(users: int = 2000, seed: int = 0) -> SyntheticWorld:
+    """The world `synthetic_fitting_log(users, ..., seed)` logs (the truth its fitted
+    simulators are compared with)."""
+    return SyntheticWorld(WorldConfig(n_users=max(users, WorldConfig().n_users)), seed=seed)
+
+
 def synthetic_fitting_log(users: int = 2000, days: float = 14.0, fresh_days: float = 3.0,
                           seed: int = 0) -> tuple[InteractionLog, float]:
     """A synthetic log of `days + fresh_days` days with the true click probabilities
     recorded, and the share of its window that is fresh (held out for the ground truth)."""
-    world = SyntheticWorld(WorldConfig(n_users=max(users, WorldConfig().n_users)), seed=seed)
+    world = fitting_world(users, seed)
     log = world.generate_log("epsilon_greedy", n_users=users, n_days=days + fresh_days,
                              seed=seed, truth=True)
     return log, fresh_days / (days + fresh_days)
@@ -78,12 +84,14 @@ def fit_with_fidelity(
     baselines: bool = True,
     set_size: int = 0,
     set_heldout: int = 2,
+    set_spread: float = 1.0,
     seed: int = 0,
 ) -> FitResult:
     """Hold out part of `log`, fit on the rest, and measure fidelity on the held-out part:
     per-signal metrics, sessions, the calibration's effect (metrics and sessions of the
     uncalibrated networks beside them), baselines, the ground truth (synthetic logs
-    recorded with truth) and, with `set_size` > 1, a Sim2Rec simulator set."""
+    recorded with truth) and, with `set_size` > 1, a Sim2Rec simulator set (behaviour
+    perturbations `set_spread` wide, see `member_specs`)."""
     config = config or SimulatorConfig()
     split = held_out(log, test_fraction)
     train = split.train(log)
@@ -125,7 +133,7 @@ def fit_with_fidelity(
     if set_size > 1:
         started = time.perf_counter()
         simulator_set = SimulatorSet.fit(log, set_size, config=config, n_heldout=set_heldout,
-                                         seed=seed, split=split)
+                                         seed=seed, split=split, spread=set_spread)
         report["set"] = {**simulator_set.summary(),
                          "seconds": round(time.perf_counter() - started, 2)}
     data = FidelityData(outcomes={name: outcomes[name] for name in binary},

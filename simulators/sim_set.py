@@ -66,9 +66,17 @@ class MemberSpec:
         return cls(**{**data, "behaviour": Behaviour(**data["behaviour"])})
 
 
-def member_specs(k: int, base: SimulatorConfig, seed: int) -> list[MemberSpec]:
-    """K member recipes: member 0 is the plain fit; the others draw their variations."""
+def member_specs(k: int, base: SimulatorConfig, seed: int, spread: float = 1.0
+                 ) -> list[MemberSpec]:
+    """K member recipes: member 0 is the plain fit; the others draw their variations.
+
+    `spread` scales the range of the behaviour perturbations (1: click temperature and
+    leave / return scales within exp(+-0.3 / 0.4), popularity bias within +-0.3; 2: twice
+    as wide, members that differ more)."""
     k, seed = as_int(k, "k", minimum=1), as_int(seed, "seed")
+    if not (isinstance(spread, (int, float)) and 0 <= spread <= 5):
+        raise InputError(f"spread must be a number in 0..5, got {spread!r}")
+    r = float(spread)
     width = base.hidden[0]
     specs = [MemberSpec(base.seed, False, base.embed_dim, width, base.feature_dropout,
                         Behaviour())]
@@ -81,10 +89,10 @@ def member_specs(k: int, base: SimulatorConfig, seed: int) -> list[MemberSpec]:
             width=int(rng.choice([64, 128, 192])),
             feature_dropout=round(float(rng.uniform(0.0, 0.2)), 3),
             behaviour=Behaviour(
-                click_temperature=round(float(np.exp(rng.uniform(-0.3, 0.3))), 3),
-                popularity_bias=round(float(rng.uniform(-0.3, 0.3)), 3),
-                leave_scale=round(float(np.exp(rng.uniform(-0.4, 0.4))), 3),
-                return_scale=round(float(np.exp(rng.uniform(-0.4, 0.4))), 3),
+                click_temperature=round(float(np.exp(r * rng.uniform(-0.3, 0.3))), 3),
+                popularity_bias=round(float(r * rng.uniform(-0.3, 0.3)), 3),
+                leave_scale=round(float(np.exp(r * rng.uniform(-0.4, 0.4))), 3),
+                return_scale=round(float(np.exp(r * rng.uniform(-0.4, 0.4))), 3),
             ),
         ))
     return specs
@@ -122,9 +130,14 @@ class SimulatorSet:
                  report: dict[str, Any] | None = None) -> None:
         if not members or len(members) != len(specs) or len(specs) != len(fidelity):
             raise InputError("a SimulatorSet needs one spec and one fidelity entry per member")
-        spaces = {(m.n_users, m.n_items, tuple(m.signal_names)) for m in members}
-        if len(spaces) != 1:
-            raise InputError("all members of a SimulatorSet must share users, items and signals")
+        first = (members[0].n_users, members[0].n_items, tuple(members[0].signal_names))
+        for i, m in enumerate(members):
+            if (m.n_users, m.n_items, tuple(m.signal_names)) != first:
+                raise InputError(
+                    f"simulator set member {i} has {m.n_users} users, {m.n_items} items and "
+                    f"signals {m.signal_names}, member 0 {first[0]} users, {first[1]} items "
+                    f"and signals {list(first[2])}: every member must be fitted on the same "
+                    "log")
         heldout = tuple(as_int(i, "SimulatorSet heldout index") for i in heldout)
         bad = [i for i in heldout if not 0 <= i < len(members)]
         if bad:
@@ -148,6 +161,7 @@ class SimulatorSet:
         test_fraction: float = 0.1,
         max_auc_gap: float = 0.02,
         split: HeldOut | None = None,
+        spread: float = 1.0,
     ) -> SimulatorSet:
         """Fit `k` diverse members on `log` (minus its held-out part, which measures each
         member's fidelity) and mark `n_heldout` of them as unseen.
@@ -155,7 +169,8 @@ class SimulatorSet:
         A member whose click AUC on the late training rows is more than `max_auc_gap` below
         the best first has its popularity bias softened, then is refitted (new seed, then
         without the bootstrap); if it still falls short, a warning says so and the report
-        lists it under `members_outside_band`.
+        lists it under `members_outside_band`. `spread` widens (or narrows) the behaviour
+        perturbations (see `member_specs`).
         """
         k = as_int(k, "SimulatorSet.fit k")
         if k < 2:
@@ -167,7 +182,7 @@ class SimulatorSet:
         config = config or SimulatorConfig()
         split = split or held_out(log, test_fraction)
         train = split.train(log)
-        specs = member_specs(k, config, seed)
+        specs = member_specs(k, config, seed, spread)
         primary = log.signal(resolve_primary(log, config)).name
         # members are gated on the late part of the training window (never fitted on,
         # only used for early stopping), and reported on the held-out part
@@ -208,11 +223,13 @@ class SimulatorSet:
         preds = [predict_rows(m, log, mask)[primary] for m in members]
         fidelity = [{f"{primary}_{key}": v for key, v in binary_metrics(y, p).items()}
                     | {f"{primary}_gate_auc": a} for p, a in zip(preds, aucs, strict=True)]
-        spread = np.std(np.stack(preds), axis=0)
+        disagreement = np.std(np.stack(preds), axis=0)
         heldout = tuple(range(k - n_heldout, k))
-        report = {"held_out": split.description, "disagreement": float(spread.mean()),
-                  "disagreement_p90": float(np.quantile(spread, 0.9)), "primary": primary,
-                  "max_auc_gap": max_auc_gap, "members_outside_band": outside}
+        report = {"held_out": split.description,
+                  "disagreement": float(disagreement.mean()),
+                  "disagreement_p90": float(np.quantile(disagreement, 0.9)), "primary": primary,
+                  "max_auc_gap": max_auc_gap, "members_outside_band": outside,
+                  "spread": float(spread)}
         return cls(members, specs, fidelity, heldout, report)
 
     # ------------------------------------------------------------------ access
@@ -297,4 +314,7 @@ class SimulatorSet:
             raise SimulatorFileError(f"{path}: unreadable ({exc})") from None
         members = [load_simulator(folder / f"member_{i:02d}", device=device)
                    for i in range(len(specs))]
-        return cls(members, specs, fidelity, tuple(heldout), report)
+        try:
+            return cls(members, specs, fidelity, tuple(heldout), report)
+        except InputError as exc:
+            raise SimulatorFileError(f"{folder}: {exc}") from None

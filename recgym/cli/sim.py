@@ -36,6 +36,9 @@ def fit_sim(
         int, typer.Option("--set", help="Also fit a Sim2Rec set of this many members (0: no).")
     ] = 0,
     set_heldout: Annotated[int, typer.Option(help="Members of the set held out as unseen.")] = 2,
+    set_spread: Annotated[float, typer.Option(
+        help="Width of the set's behaviour perturbations (1: default, 2: members differ "
+             "more).")] = 1.0,
     baselines: Annotated[
         bool, typer.Option(help="Compare with popularity-only and user-item-only models.")
     ] = True,
@@ -59,7 +62,7 @@ def fit_sim(
         interactions = read_log(data, log)
     result = fit_with_fidelity(interactions, config, test_fraction=test_fraction,
                                baselines=baselines, set_size=set_size, set_heldout=set_heldout,
-                               seed=seed)
+                               set_spread=set_spread, seed=seed)
     result.save(out, overwrite=overwrite)
     typer.echo(fidelity_text(result.fidelity))
     typer.echo(f"wrote {out} (simulator.json, weights.pt, {FIDELITY_FILE}"

@@ -125,9 +125,10 @@ class RecEnv(gym.Env[dict, Any]):
     def _reset_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"user_id": int(self.core.user[0]),
                                 "reward_names": self.reward_names}
-        members = self.core.members()
-        if members is not None:
-            info["member"] = int(members[0])
+        rows = self.core.member_info()
+        if rows:
+            info["member"] = int(rows["member"][0])
+            info["member_params"] = rows["member_params"][0]
         return info
 
     def get_state(self) -> dict[str, Any]:

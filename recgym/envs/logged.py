@@ -94,9 +94,12 @@ class SimSetEnv(RecEnv):
 
     ## Description
     The member is drawn per episode from `members` ('train': the training members,
-    'heldout': the unseen ones, 'all', or a list of indices); `info["member"]` tells which.
-    Agents trained on the training members and tested on the held-out ones measure
-    robustness to user behaviour they have not seen.
+    'heldout': the unseen ones, 'all', or a list of indices); in a vector environment each
+    row draws its own when its episode starts. `info["member"]` tells which and
+    `info["member_params"]` gives its parameter vector (`SimulatorSet.params`, in the order
+    of `simulators.sim_set.PARAM_NAMES`); neither is ever in the observation. Agents
+    trained on the training members and tested on the held-out ones measure robustness to
+    user behaviour they have not seen (`agents.sim2rec`).
 
     ## Action Space / Observation Space / Rewards / Episode End
     As `RecGym/Logged-v0`.

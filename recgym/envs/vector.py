@@ -174,15 +174,14 @@ class RecVectorEnv(VectorEnv):
         info: dict[str, Any] = {"user_id": self.core.user.copy(),
                                 "_user_id": np.ones(n, dtype=bool),
                                 "reward_names": tuple(self.reward_names)}
-        members = self.core.members()
-        if members is not None:
-            info["member"], info["_member"] = members.copy(), np.ones(n, dtype=bool)
+        for key, values in self.core.member_info().items():
+            info[key], info[f"_{key}"] = values.copy(), np.ones(n, dtype=bool)
         if rows is None:
             return info
         mask = np.zeros(n, dtype=bool)
         mask[stepped] = True
         for key, values in rows.items():
-            if key == "member":
+            if key in ("member", "member_params"):
                 continue
             full = np.zeros((n, *values.shape[1:]), dtype=values.dtype)
             if values.dtype.kind == "f":
