@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
+
+from recgym.evaluate import t_interval
 
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "DT4IER (full)": ("dt4ier", {}),
@@ -215,21 +216,9 @@ def run_sweep(folder: Path, users: int) -> list[dict[str, float]]:
     return prompt_sweep(agent, env_id, env_kwargs, users, config.seed)
 
 
-def interval(values: list[float]) -> tuple[float, float, float]:
-    """(mean, lo, hi): the 95% t-interval over seeds (a point with one seed)."""
-    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
-    if len(x) == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(x.mean())
-    if len(x) < 2:
-        return mean, mean, mean
-    half = float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return mean, mean - half, mean + half
-
-
 def summary(runs: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, list[float]]]:
     """Per method and metric: [mean, lo, hi] over seeds."""
-    return {label: {m: list(interval([r.get(m, float("nan")) for r in rows]))
+    return {label: {m: list(t_interval([r.get(m, float("nan")) for r in rows]))
                     for m in (*ONLINE, *OFFLINE, "train_s")}
             for label, rows in runs.items()}
 
@@ -276,7 +265,7 @@ def prompt_summary(rows: list[dict[str, float]]) -> dict[float, dict[str, list[f
     out: dict[float, dict[str, list[float]]] = {}
     for prompt in PROMPTS:
         chosen = [r for r in rows if r["prompt"] == prompt]
-        out[prompt] = {m: list(interval([r[m] for r in chosen]))
+        out[prompt] = {m: list(t_interval([r[m] for r in chosen]))
                        for m in ("ctr", "retention", "long_term_return", "total_return")}
     return out
 

@@ -42,6 +42,7 @@ from agents.base import unwrap_env
 from agents.online.baselines import PopularAgent
 from recgym import EnvConfig
 from recgym.envs.vector import RecVectorEnv
+from recgym.evaluate import t_interval
 from recgym.offline import TrajectoryDataset, episodes_from_log
 from recgym.offline.fqe import FQEConfig
 from recgym.offline.ope import estimate
@@ -172,14 +173,6 @@ def true_returns(policy: Any, env: RecVectorEnv, n_users: int, gamma: float, see
     return np.concatenate(out)
 
 
-def interval(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95% t interval."""
-    mean = float(values.mean())
-    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1)
-                 / np.sqrt(len(values)))
-    return mean, mean - half, mean + half
-
-
 # ------------------------------------------------------------------ the run
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -227,7 +220,7 @@ def main() -> None:
     for name in args.targets.split(","):
         clock = time.perf_counter()
         policy = builders[name]()
-        truth = interval(true_returns(policy, env, args.truth_users, args.gamma,
+        truth = t_interval(true_returns(policy, env, args.truth_users, args.gamma,
                                       seed=10_000 + args.seed))
         results = estimate(data, policy, ESTIMATORS, gamma=args.gamma,
                            n_bootstrap=args.bootstrap, seed=args.seed, fqe=fqe)

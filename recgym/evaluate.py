@@ -108,6 +108,20 @@ def _episodes(agent: Policy, env: RecVectorEnv, wanted: int, seed: int,
     return [finished[i] for i in range(wanted)]
 
 
+def t_interval(values: Any) -> tuple[float, float, float]:
+    """(mean, lo, hi): the mean and its 95% t-interval over the finite values (NaN bounds
+    with fewer than two, NaN everywhere with none)."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+    return mean, mean - half, mean + half
+
+
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean and 95% t-interval of every column (NaNs, e.g. users who never returned,
     left out), one row per metric."""
@@ -116,11 +130,9 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
         values = frame[column].to_numpy(dtype=np.float64)
         values = values[np.isfinite(values)]
         n = len(values)
-        mean = float(values.mean()) if n else float("nan")
+        mean, lo, hi = t_interval(values)
         std = float(values.std(ddof=1)) if n > 1 else float("nan")
-        half = float(stats.t.ppf(0.975, n - 1) * std / np.sqrt(n)) if n > 1 else float("nan")
-        rows[column] = {"mean": mean, "ci95_lo": mean - half, "ci95_hi": mean + half,
-                        "std": std, "n": n}
+        rows[column] = {"mean": mean, "ci95_lo": lo, "ci95_hi": hi, "std": std, "n": n}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "metric"
     table.attrs["episodes"] = frame
