@@ -100,6 +100,11 @@ class Agent(ABC):
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
         """Action(s) for one observation or a batch."""
 
+    def training_metrics(self) -> dict[str, float]:
+        """Figures about training itself that runs report beside the evaluation (e.g.
+        Sim2Rec's parameter-head R²); none by default."""
+        return {}
+
     def run_callbacks(self, callbacks: Sequence[Callback]) -> None:
         """Call each callback with (agent, steps so far) until one returns False."""
         for callback in callbacks:

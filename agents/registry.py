@@ -28,6 +28,7 @@ ENTRY_POINTS: dict[str, str] = {
     "popular": "agents.online.baselines.popular:PopularAgent",
     "oracle": "agents.online.baselines.oracle:OracleAgent",
     "linucb": "agents.online.baselines.linucb:LinUCBAgent",
+    "sim2rec": "agents.sim2rec.agent:Sim2RecAgent",
     # offline agents: fit(dataset, n_steps) on a recgym.offline.TrajectoryDataset
     "bc": "agents.offline.discrete:BCAgent",
     "bcq": "agents.offline.discrete:BCQAgent",

@@ -116,9 +116,10 @@ def train_in_chunks(agent: Agent, out: Path, config: Any, writer: RunWriter, *,
 
 
 def evaluation(agent: Agent, config: TrainConfig) -> dict[str, float]:
-    """The reported metrics (means over the evaluation users)."""
-    return reported_metrics(agent, config.env, config.eval_users, config.eval_seed,
-                            config.env_kwargs)
+    """The reported metrics (means over the evaluation users) and the agent's training
+    metrics."""
+    return {**reported_metrics(agent, config.env, config.eval_users, config.eval_seed,
+                               config.env_kwargs), **agent.training_metrics()}
 
 
 def reported_metrics(agent: Agent, env: str, users: int, seed: int,

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
 
 from agents.base import Agent, Callback, batch_of, is_batched, step_counts, unwrap_env
@@ -113,17 +114,30 @@ class SB3Agent(Agent):
                              f"make_agent({self.name!r}, env)")
         return obs_space, spaces.Box(-1.0, 1.0, (self.embeddings.shape[1],), np.float32)
 
+    def policy_kwargs(self) -> dict[str, Any]:
+        """SB3 `policy_kwargs`: the recgym encoder as features extractor, the head layers."""
+        c = self.config
+        return {"features_extractor_class": RecFeaturesExtractor,
+                "features_extractor_kwargs": {"encoder": c.encoder, "embed_dim": c.embed_dim,
+                                              "hidden_dim": c.hidden_dim},
+                "net_arch": list(c.net_arch)}
+
+    def policy_class(self) -> Any:
+        """The SB3 policy (class or name)."""
+        if self.config.exclude_seen and self.masked_policy:
+            return self.masked_policy
+        return "MultiInputPolicy"
+
+    def learn_callbacks(self) -> list[BaseCallback]:
+        """Callbacks of every `learn` call besides the budget horizon (subclasses)."""
+        return []
+
     def _build(self, vec_env: Any) -> BaseAlgorithm:
         c = self.config
         kwargs = {**self.defaults, **c.algo_kwargs}
-        policy_kwargs = {"features_extractor_class": RecFeaturesExtractor,
-                         "features_extractor_kwargs": {"encoder": c.encoder,
-                                                       "embed_dim": c.embed_dim,
-                                                       "hidden_dim": c.hidden_dim},
-                         "net_arch": list(c.net_arch)}
+        policy_kwargs = self.policy_kwargs()
         gamma = c.gamma if c.gamma is not None else self.default_gamma
-        policy: Any = self.masked_policy if c.exclude_seen and self.masked_policy else \
-            "MultiInputPolicy"
+        policy = self.policy_class()
         algorithm: Any = self.algorithm  # each SB3 class has its own constructor arguments
         try:
             return algorithm(policy, vec_env, learning_rate=c.learning_rate, gamma=gamma,
@@ -187,7 +201,7 @@ class SB3Agent(Agent):
         assert model is not None
         planned = budget if budget is not None else model.num_timesteps + total_steps
         model.learn(total_timesteps=total_steps, reset_num_timesteps=False,
-                    callback=sb3_internals.BudgetHorizon(planned))
+                    callback=[sb3_internals.BudgetHorizon(planned), *self.learn_callbacks()])
         self.num_steps = int(model.num_timesteps)
         self.run_callbacks(callbacks)
         return self

@@ -2,7 +2,7 @@
 
 Training goes through SB3's public surface: `learn(total_timesteps, callback,
 reset_num_timesteps=False)` trains one chunk, `set_env`, `get_parameters` /
-`set_parameters`. Two things need SB3's private state, and both live here:
+`set_parameters`. Three things need SB3's private state, and all live here:
 
 - schedules over the whole budget: `learn` sets the horizon of its schedules (DQN's
   exploration, off-policy learning-rate schedules) to the chunk it is given, and SB3 has no
@@ -10,6 +10,9 @@ reset_num_timesteps=False)` trains one chunk, `set_env`, `get_parameters` /
   `_total_timesteps` to the budget when the chunk starts. (A callback that stops the chunk
   instead, with `_on_step` returning False over a `learn` of the whole budget, cannot end
   it exactly: SB3 calls `_on_step` after `env.step`, and returning False drops that step.)
+- per-group learning rates: SB3 sets every optimiser group to the schedule's rate before
+  each update (`_update_learning_rate`); `scale_group_rates`, called after it, multiplies
+  groups that carry an `lr_scale` (Sim2Rec's context extractor learns at its own rate).
 - exact resumption: the last observation, episode starts, update and episode counters,
   DQN's target-update counter, the replay buffer's contents, the action space's generator
   and torch variables such as SAC's `log_ent_coef` (`training_state` / `restore_training`).
@@ -51,6 +54,14 @@ class BudgetHorizon(BaseCallback):
 
     def _on_step(self) -> bool:
         return True
+
+
+def scale_group_rates(optimizers: Any) -> None:
+    """After SB3's `_update_learning_rate`: each optimiser group with an `lr_scale` key
+    gets the schedule's rate times that scale."""
+    for optimizer in optimizers if isinstance(optimizers, list) else [optimizers]:
+        for group in optimizer.param_groups:
+            group["lr"] *= group.get("lr_scale", 1.0)
 
 
 def torch_variables(model: BaseAlgorithm) -> dict[str, torch.Tensor]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from offline_data import InputError
 from recgym.cli.app import app, parse_json
+
+SIMSET_ENV = "RecGym/SimSet-v0"
 
 
 @app.command("train")
@@ -24,6 +26,9 @@ def train_command(
     seed: Annotated[int | None, typer.Option(help="Seed of the agent and environment.")] = None,
     env_kwargs: Annotated[str | None, typer.Option(help="Environment arguments as JSON.")
                           ] = None,
+    simulator_set: Annotated[Path | None, typer.Option(
+        help="A simulator set folder (from `recgym fit-sim --set K`) for RecGym/SimSet-v0 "
+             "(the default env when given).")] = None,
     agent_kwargs: Annotated[str | None, typer.Option(help="Agent settings as JSON.")] = None,
     n_envs: Annotated[int | None, typer.Option(help="Parallel users while training.")] = None,
     eval_every: Annotated[int | None, typer.Option(help="Steps between evaluations.")] = None,
@@ -41,9 +46,25 @@ def train_command(
              "agent_kwargs": parse_json(agent_kwargs, "--agent-kwargs") if agent_kwargs
              else None}
     given = {k: v for k, v in given.items() if v is not None}
+    if simulator_set is not None:
+        given = with_simulator_set(given, simulator_set)
     config = (read_config(out) if resume else TrainConfig()).replace(**given)
     trained = train(config, out, resume=resume, overwrite=overwrite, progress=progress)
     typer.echo(f"trained {trained.name} for {trained.num_steps:,} steps; run in {out}")
+
+
+def with_simulator_set(given: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """`--simulator-set DIR` as the SimSet environment's `simulator_set` argument (the
+    environment defaults to RecGym/SimSet-v0; another one is refused)."""
+    env = given.get("env", SIMSET_ENV)
+    if env != SIMSET_ENV:
+        raise InputError(f"--simulator-set is an argument of {SIMSET_ENV}, not of {env}; "
+                         "leave --env out or pass --env RecGym/SimSet-v0")
+    if not folder.is_dir():
+        raise InputError(f"--simulator-set {folder}: no such folder (write one with "
+                         "`recgym fit-sim --data ... --out OUT --set 8`: the set is OUT/set)")
+    env_kwargs = {**given.get("env_kwargs", {}), "simulator_set": str(folder)}
+    return {**given, "env": SIMSET_ENV, "env_kwargs": env_kwargs}
 
 
 @app.command("evaluate")
