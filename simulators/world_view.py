@@ -26,8 +26,12 @@ class WorldAsLogged:
     def __init__(self, world: SyntheticWorld, log: InteractionLog,
                  fitted: LoggedUserSimulator) -> None:
         self.world = world
-        self.user_map = np.asarray(log.user_ids, dtype=np.int64)
-        self.item_map = np.asarray(log.item_ids, dtype=np.int64)
+        raw_users, raw_items = np.asarray(log.user_ids), np.asarray(log.item_ids)
+        if raw_users.dtype.kind not in "iu" or raw_items.dtype.kind not in "iu":
+            raise InputError("the log's raw user / item ids are not integers, so not ids of a "
+                             "synthetic world; pass the log the world generated")
+        self.user_map = raw_users.astype(np.int64)
+        self.item_map = raw_items.astype(np.int64)
         if (len(self.user_map) != fitted.n_users or len(self.item_map) != fitted.n_items):
             raise InputError(f"the fitted simulator has {fitted.n_users} users and "
                              f"{fitted.n_items} items, the log {len(self.user_map)} and "

@@ -19,6 +19,7 @@ head only probes the context. The extractor has its own learning rate (`extracto
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -40,6 +41,7 @@ from agents.settings import store_ints
 from agents.sim2rec.extractor import ContextFeatures
 from agents.sim2rec.param_head import ParamHead, ParamHeadTrainer, param_columns, r_squared
 from offline_data.shared.errors import InputError
+from offline_data.shared.numbers import as_int
 from recgym.envs.vector import RecVectorEnv
 from simulators.mixture import SimulatorMixture
 from simulators.sim_set import PARAM_NAMES
@@ -61,7 +63,7 @@ class Sim2RecConfig(SB3Config):
     item_dim: int = 16
     """Item embedding width inside the extractor."""
     extractor_lr: float = 1e-4
-    """Learning rate of the extractor (PPO's and the parameter head's updates)."""
+    """Learning rate of the extractor in PPO's updates (its own optimiser group)."""
     param_names: tuple[str, ...] = BEHAVIOUR_PARAMS
     """Member parameters the head predicts (names of `simulators.sim_set.PARAM_NAMES`)."""
     param_loss: bool = True
@@ -70,20 +72,25 @@ class Sim2RecConfig(SB3Config):
     param_epochs: int = 4
     """Passes of the parameter head over each rollout."""
     param_lr: float = 1e-3
-    """Learning rate of the parameter loss (the head, and the extractor with
-    `param_loss`)."""
+    """Learning rate of the parameter loss's own optimiser (the head, and the extractor
+    with `param_loss`)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         store_ints(self, {"context_dim": 1, "lstm_units": 1, "item_dim": 1,
                           "param_epochs": 1})
-        object.__setattr__(self, "context_hidden", tuple(self.context_hidden))
-        object.__setattr__(self, "param_names", tuple(self.param_names))
-        unknown = [n for n in self.param_names if n not in PARAM_NAMES]
-        if unknown or not self.param_names:
-            raise InputError(f"param_names must be a non-empty list of {list(PARAM_NAMES)}, "
-                             f"got {list(self.param_names)}")
-        for name in ("extractor_lr", "param_lr"):
+        if not isinstance(self.context_hidden, (tuple, list)):
+            raise InputError(f"context_hidden must be a list of layer widths, got "
+                             f"{self.context_hidden!r}")
+        object.__setattr__(self, "context_hidden", tuple(
+            as_int(width, "context_hidden", minimum=1) for width in self.context_hidden))
+        names = self.param_names
+        if (not isinstance(names, (tuple, list)) or not names or len(set(names)) != len(names)
+                or any(n not in PARAM_NAMES for n in names)):
+            raise InputError(f"param_names must be a list of distinct names of "
+                             f"{list(PARAM_NAMES)}, got {names!r}")
+        object.__setattr__(self, "param_names", tuple(names))
+        for name in ("learning_rate", "extractor_lr", "param_lr"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value > 0):
                 raise InputError(f"{name} must be a number > 0, got {value!r}")
@@ -124,11 +131,20 @@ class ContextActorCriticPolicy(MaskedActorCriticPolicy):
 
 
 class ContextPPO(PPO):
-    """PPO whose optimiser groups may carry their own learning-rate scale."""
+    """PPO whose optimiser groups may carry their own learning-rate scale, and which calls
+    `after_update` (if set) after each update."""
+
+    after_update: Callable[[], None] | None = None
 
     def _update_learning_rate(self, optimizers: Any) -> None:
         super()._update_learning_rate(optimizers)
         sb3_internals.scale_group_rates(optimizers)
+
+    def train(self) -> None:
+        """PPO's update on the rollout, then `after_update`."""
+        super().train()
+        if self.after_update is not None:
+            self.after_update()
 
 
 class Sim2RecAgent(PPOAgent):
@@ -146,7 +162,10 @@ class Sim2RecAgent(PPOAgent):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_optimizer: torch.optim.Optimizer | None = None
+        self._head_optimizer_model: BaseAlgorithm | None = None
         self._trainer = ParamHeadTrainer(self)
+        self.last_r2 = float("nan")
+        """Pooled R² of the head on the latest training rollout, before its update."""
         self._columns = param_columns(self.config.param_names)
 
     # ------------------------------------------------------------------ model
@@ -167,6 +186,12 @@ class Sim2RecAgent(PPOAgent):
     def policy_class(self) -> Any:
         """Always the context policy (it masks only with `exclude_seen`)."""
         return ContextActorCriticPolicy
+
+    def _build(self, vec_env: Any) -> BaseAlgorithm:
+        model = super()._build(vec_env)
+        assert isinstance(model, ContextPPO)
+        model.after_update = self._train_pending_head
+        return model
 
     def _features(self) -> ContextFeatures:
         features = self._ensure_model().policy.features_extractor
@@ -207,17 +232,29 @@ class Sim2RecAgent(PPOAgent):
         return [self._trainer]
 
     def _optimizer(self) -> torch.optim.Optimizer:
-        if self._head_optimizer is None:
+        """The parameter loss's optimiser, over the current model's head (and extractor);
+        rebuilt, with its state, when the model was rebuilt around another environment."""
+        model = self._ensure_model()
+        if self._head_optimizer is None or self._head_optimizer_model is not model:
             features = self._features()
             params = list(features.param_head.parameters())
             if self.config.param_loss:
                 params += list(features.context_net.parameters())
-            self._head_optimizer = torch.optim.Adam(params, lr=self.config.param_lr)
+            optimizer = torch.optim.Adam(params, lr=self.config.param_lr)
+            if self._head_optimizer is not None:
+                optimizer.load_state_dict(self._head_optimizer.state_dict())
+            self._head_optimizer, self._head_optimizer_model = optimizer, model
         return self._head_optimizer
 
+    def _train_pending_head(self) -> None:
+        pending, self._trainer.pending = self._trainer.pending, None
+        if pending is not None:
+            self.last_r2 = self.train_param_head(*pending)
+
     def train_param_head(self, obs: dict[str, np.ndarray], members: np.ndarray) -> float:
-        """Train the head on one rollout (observations and the member of each); returns
-        the pooled R² of its predictions before this update."""
+        """Train the head on one rollout (SB3-form observations and the member of each);
+        returns the pooled R² of its predictions before this update (members weighted
+        equally, against the context-free baseline; see `r_squared`)."""
         mixture = self.vec_env.core.sim if self.vec_env is not None else None
         assert isinstance(mixture, SimulatorMixture)
         features, head = self._features(), self.param_head
@@ -225,11 +262,14 @@ class Sim2RecAgent(PPOAgent):
         target = head.standardise(torch.as_tensor(
             mixture.params[members][:, self._columns], dtype=torch.float32,
             device=head.mean.device))
-        with torch.no_grad():  # out-of-sample R² (the reference: the members' mean, 0)
+        with torch.no_grad():
             r2 = r_squared(head(features.context(inputs)).cpu().numpy(),
-                           target.cpu().numpy(), reference=0.0)["pooled"]
+                           target.cpu().numpy(), reference=head.baseline(),
+                           groups=members)["pooled"]
+        head.observe_targets(target)
         optimizer = self._optimizer()
-        rng = np.random.default_rng([self.config.seed, self.num_steps, len(members)])
+        steps = self._ensure_model().num_timesteps
+        rng = np.random.default_rng([self.config.seed, steps, len(members)])
         for _ in range(self.config.param_epochs):
             for part in np.array_split(rng.permutation(len(members)),
                                        max(1, len(members) // 128)):
@@ -241,6 +281,7 @@ class Sim2RecAgent(PPOAgent):
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+        optimizer.zero_grad(set_to_none=True)  # PPO clips the norm over all parameters
         return r2
 
     def _preprocessed(self, obs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -255,6 +296,9 @@ class Sim2RecAgent(PPOAgent):
         """(B, len(param_names)) member parameters the context implies, in their own
         units, for a batch of observations."""
         head = self.param_head
+        if not bool(head.fitted):
+            raise InputError("the parameter head has not been trained: fit the agent on a "
+                             "SimSet environment first")
         inputs = self._preprocessed(sb3_obs(batch_of(obs)))
         with torch.no_grad():
             scaled = head(self._features().context(inputs))
@@ -266,30 +310,35 @@ class Sim2RecAgent(PPOAgent):
         a SimSet vector environment (e.g. its held-out members) while this policy acts,
         over `steps` steps of every row (acting greedily unless not `deterministic`),
         states with at least one item in the history.
-        R² is out of sample: 1 - SSE over the squared deviations of the members'
-        (standardised) parameters from the training members' mean, so it says how much of
-        the unseen members' difference from the training average the context explains.
-        Returns the pooled R² (`r2`) and one per parameter (`r2_<name>`)."""
+        R² compares the head with a head without context, which can only predict the
+        training average (`r_squared` with `ParamHead.baseline`); members count equally.
+        Returns the pooled R² (`r2`) and one per parameter (`r2_<name>`). The environment
+        is reset: pass one that is not training this agent."""
         base = unwrap_env(env)
         if not isinstance(base, RecVectorEnv) or not isinstance(base.core.sim,
                                                                 SimulatorMixture):
             raise InputError("param_r2 needs a SimSet vector environment "
                              "(recgym.make_vec('RecGym/SimSet-v0', n, simulator_set=...))")
+        if self.vec_env is not None and self.vec_env.vec is base:
+            raise InputError("param_r2 resets the environment it runs in: pass another one "
+                             "than the agent's training environment")
         obs, info = base.reset(seed=seed)
-        predicted, target = [], []
+        predicted, target, members = [], [], []
         for _ in range(int(steps)):
             filled = np.asarray(obs["history_mask"]).any(axis=1)
             if filled.any():
                 rows = {k: np.asarray(v)[filled] for k, v in obs.items()}
                 predicted.append(self.predict_params(rows))
                 target.append(np.asarray(info["member_params"])[filled][:, self._columns])
+                members.append(np.asarray(info["member"])[filled])
             obs, _, _, _, info = base.step(self.predict(obs, deterministic=deterministic))
         if not predicted:
             raise InputError("no observation with a history was seen; run more steps")
         head = self.param_head
         scale, mean = head.scale.cpu().numpy(), head.mean.cpu().numpy()
         result = r_squared((np.concatenate(predicted) - mean) / scale,
-                           (np.concatenate(target) - mean) / scale, reference=0.0)
+                           (np.concatenate(target) - mean) / scale,
+                           reference=head.baseline(), groups=np.concatenate(members))
         out = {"r2": result["pooled"]}
         out.update({f"r2_{name}": result[str(i)]
                     for i, name in enumerate(self.config.param_names)})
@@ -298,7 +347,7 @@ class Sim2RecAgent(PPOAgent):
     def training_metrics(self) -> dict[str, float]:
         """`param_r2_rollout`: the parameter head's pooled R² on the latest training
         rollout, before its update on it (NaN before the first rollout)."""
-        return {"param_r2_rollout": float(self._trainer.last_r2)}
+        return {"param_r2_rollout": float(self.last_r2)}
 
     # ------------------------------------------------------------------ persistence
     def training_state(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from gymnasium import spaces
 from torch import Tensor, nn
 
 from agents.sim2rec.param_head import ParamHead
-from recgym.encoders.base import chronological, prepare, symlog
+from recgym.encoders.base import CONTEXT_DIM, chronological, prepare, symlog
 from recgym.encoders.sb3 import RecFeaturesExtractor
 from recgym.spaces import ObsSpec
 
@@ -36,7 +36,7 @@ class ContextExtractor(nn.Module):
         self.lstm = nn.LSTM(item_dim + spec.n_signals + 1, lstm_units, batch_first=True)
         self.user = nn.Linear(spec.user_feature_dim, 16)
         layers: list[nn.Module] = []
-        width = lstm_units + 16 + 2  # the user's features; the session step and index
+        width = lstm_units + 16 + CONTEXT_DIM  # the user's features; session step and index
         for size in hidden:
             layers += [nn.Linear(width, size), nn.ReLU()]
             width = size

@@ -18,7 +18,8 @@ SIMSET_ENV = "RecGym/SimSet-v0"
 def train_command(
     out: Annotated[Path, typer.Option(help="Run folder (config, metrics.csv, checkpoints).")],
     agent: Annotated[str | None, typer.Option(help="ppo, a2c, dqn, sac, td3, deers, drr, "
-                                                   "random, popular, oracle, linucb.")] = None,
+                                                   "sim2rec, random, popular, oracle, "
+                                                   "linucb.")] = None,
     env: Annotated[str | None, typer.Option(help="Environment id.")] = None,
     encoder: Annotated[str | None, typer.Option(help="State encoder (drr_att, sasrec, ...).")
                        ] = None,
@@ -46,16 +47,19 @@ def train_command(
              "agent_kwargs": parse_json(agent_kwargs, "--agent-kwargs") if agent_kwargs
              else None}
     given = {k: v for k, v in given.items() if v is not None}
+    base = read_config(out) if resume else TrainConfig()
     if simulator_set is not None:
-        given = with_simulator_set(given, simulator_set)
-    config = (read_config(out) if resume else TrainConfig()).replace(**given)
+        given = with_simulator_set(given, simulator_set, base.env_kwargs)
+    config = base.replace(**given)
     trained = train(config, out, resume=resume, overwrite=overwrite, progress=progress)
     typer.echo(f"trained {trained.name} for {trained.num_steps:,} steps; run in {out}")
 
 
-def with_simulator_set(given: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """`--simulator-set DIR` as the SimSet environment's `simulator_set` argument (the
-    environment defaults to RecGym/SimSet-v0; another one is refused)."""
+def with_simulator_set(given: dict[str, Any], folder: Path, stored: dict[str, Any]
+                       ) -> dict[str, Any]:
+    """`--simulator-set DIR` as the SimSet environment's `simulator_set` argument (its
+    absolute path), over the `stored` and given environment arguments; the environment
+    defaults to RecGym/SimSet-v0, another one is refused."""
     env = given.get("env", SIMSET_ENV)
     if env != SIMSET_ENV:
         raise InputError(f"--simulator-set is an argument of {SIMSET_ENV}, not of {env}; "
@@ -63,7 +67,8 @@ def with_simulator_set(given: dict[str, Any], folder: Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise InputError(f"--simulator-set {folder}: no such folder (write one with "
                          "`recgym fit-sim --data ... --out OUT --set 8`: the set is OUT/set)")
-    env_kwargs = {**given.get("env_kwargs", {}), "simulator_set": str(folder)}
+    env_kwargs = {**stored, **given.get("env_kwargs", {}),
+                  "simulator_set": str(folder.resolve())}
     return {**given, "env": SIMSET_ENV, "env_kwargs": env_kwargs}
 
 
