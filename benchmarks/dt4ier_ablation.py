@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from recgym.evaluate import t_interval
+from recgym.report import interval_text as cell
 
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "DT4IER (full)": ("dt4ier", {}),
@@ -221,13 +222,6 @@ def summary(runs: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, list
     return {label: {m: list(t_interval([r.get(m, float("nan")) for r in rows]))
                     for m in (*ONLINE, *OFFLINE, "train_s")}
             for label, rows in runs.items()}
-
-
-def cell(values: list[float], digits: int = 3) -> str:
-    mean, lo, hi = values
-    if not np.isfinite(mean):
-        return "-"
-    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def print_tables(table: dict[str, dict[str, list[float]]], args: argparse.Namespace) -> None:

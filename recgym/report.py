@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -121,3 +123,14 @@ def metrics_text(table: Any, title: str = "") -> str:
         interval = f"[{row['ci95_lo']:.4g}, {row['ci95_hi']:.4g}]"
         lines.append(f"  {name:<22} {row['mean']:>10.4g} {interval:>24} {int(row['n']):>6}")
     return "\n".join(lines)
+
+
+def interval_text(values: Sequence[float], digits: int = 3) -> str:
+    """`mean [lo, hi]` for a (mean, lo, hi) triple; the mean alone when the bounds are
+    not finite (one seed), `-` when the mean is not."""
+    mean, lo, hi = (float(v) for v in values)
+    if not math.isfinite(mean):
+        return "-"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
