@@ -35,6 +35,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import recgym
@@ -70,6 +71,12 @@ def main() -> None:
     sets = {"synthetic": synthetic_set(args, work)}
     if args.kuairand:
         sets["kuairand"] = kuairand_set(args, work)
+    if args.identifiability:
+        for name, folder in sets.items():
+            check = identifiability(SimulatorSet.load(folder, device="cpu"), args.history)
+            print(f"{name}: linear R² of member parameters from history statistics "
+                  f"(random policy, history {args.history}): {check}")
+        return
     for name, folder in sets.items():
         jobs = [(name, folder, seed, args) for seed in range(args.seeds)]
         started = time.perf_counter()
@@ -104,6 +111,8 @@ def parse_args() -> argparse.Namespace:
                         help="folder for the fitted sets (reused when present)")
     parser.add_argument("--kuairand", default="", help="KuaiRand-Pure folder (optional)")
     parser.add_argument("--json", default="")
+    parser.add_argument("--identifiability", action="store_true",
+                        help="only the linear identifiability check of the sets")
     return parser.parse_args()
 
 
@@ -205,6 +214,45 @@ def trained(policy: str, sims: SimulatorSet, worlds: dict[str, WorldAsLogged], s
     else:
         agent = make_agent("ppo", env, **settings)
     return agent.fit(env, args.steps)
+
+
+def identifiability(sims: SimulatorSet, history: int, users: int = 256, steps: int = 200
+                    ) -> dict[str, float]:
+    """How much the observation can tell about the member: least squares of the members'
+    behaviour parameters on the history's click rate, the session step and index (a
+    random policy, states with a full history), fitted on the training members and
+    scored (R², members weighted equally, against the training mean) on fresh rows of the
+    training members and on the held-out members."""
+    from agents.sim2rec.agent import BEHAVIOUR_PARAMS
+    from agents.sim2rec.param_head import param_columns, r_squared
+
+    columns = param_columns(BEHAVIOUR_PARAMS)
+    mean = sims.params[list(sims.train_indices)][:, columns].mean(axis=0)
+    scale = sims.params[list(sims.train_indices)][:, columns].std(axis=0)
+    scale = np.where(scale > 1e-9, scale, 1.0)
+
+    def rows(members: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        env = recgym.make_vec("RecGym/SimSet-v0", users, simulator_set=sims,
+                              members=members, history_len=history)
+        obs, info = env.reset(seed=seed)
+        rng = np.random.default_rng(seed)
+        x, y, g = [], [], []
+        for _ in range(steps):
+            full = obs["history_mask"].all(axis=1)
+            clicks = obs["history_feedback"][:, :, 0].mean(axis=1)
+            x.append(np.c_[clicks, obs["session_step"][:, 0], obs["session_index"][:, 0],
+                           np.ones(users)][full])
+            y.append((info["member_params"][:, columns][full] - mean) / scale)
+            g.append(info["member"][full])
+            obs, _, _, _, info = env.step(rng.integers(0, env.core.n_items, users))
+        return np.concatenate(x), np.concatenate(y), np.concatenate(g)
+
+    x, y, _ = rows("train", 1)
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    out = {}
+    for label, (xs, ys, gs) in (("train", rows("train", 2)), ("heldout", rows("heldout", 3))):
+        out[label] = round(r_squared(xs @ coef, ys, reference=0.0, groups=gs)["pooled"], 3)
+    return out
 
 
 # ------------------------------------------------------------------ tables
