@@ -285,7 +285,6 @@ class RecCore:
             self._draw_candidates(rows)
         info = {"reward_vector": vector, "left_session": leave, "return_gap_h": gap_h,
                 "churned": churned, "slate": slates, "slate_feedback": signals}
-        info.update(self.member_info(state))
         return vector @ self.weights, terminated, truncated, info
 
     def step_one(self, action: Any) -> tuple[float, bool, bool, dict[str, Any]]:
@@ -335,7 +334,7 @@ class RecCore:
             self._draw_candidates(None)
         info.update(reward_vector=vector[0], left_session=left, churned=churned,
                     slate=slates[0], slate_feedback=signals[0])
-        info.update({k: v[0] for k, v in self.member_info(state).items()})
+        info.update({k: v[0] for k, v in self.member_info().items()})
         return float((vector @ self.weights)[0]), churned, truncated, info
 
     def observation(self, index: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -437,11 +436,11 @@ class RecCore:
             return None
         return np.asarray(self._members.members(self.state))
 
-    def member_info(self, state: Any = None) -> dict[str, np.ndarray]:
+    def member_info(self) -> dict[str, np.ndarray]:
         """`member` (B,) and `member_params` (B, P) of each row in SimSet environments
         (for info dicts: the parameters never enter observations), else empty."""
-        state = self.state if state is None else state
-        if self._members is None or state is None:
+        if self._members is None or self.state is None:
             return {}
-        return {"member": np.asarray(self._members.members(state)),
-                "member_params": np.asarray(self._members.member_params(state), np.float32)}
+        return {"member": np.asarray(self._members.members(self.state)),
+                "member_params": np.asarray(self._members.member_params(self.state),
+                                            np.float32)}

@@ -181,8 +181,6 @@ class RecVectorEnv(VectorEnv):
         mask = np.zeros(n, dtype=bool)
         mask[stepped] = True
         for key, values in rows.items():
-            if key in ("member", "member_params"):
-                continue
             full = np.zeros((n, *values.shape[1:]), dtype=values.dtype)
             if values.dtype.kind == "f":
                 full[:] = np.nan if key == "return_gap_h" else 0.0
