@@ -11,7 +11,7 @@ import torch
 from agents.settings import store_ints, store_plain
 from offline_data.shared.config import ConfigMixin
 from offline_data.shared.errors import InputError
-from recgym.encoders import ENCODERS
+from recgym.encoders import ENCODERS, unknown_encoder
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,7 @@ class OfflineConfig(ConfigMixin):
         store_ints(self, {"embed_dim": 1, "hidden_dim": 1, "batch_size": 1, "seed": 0})
         store_plain(self, "algo_kwargs")
         if self.encoder not in ENCODERS:
-            import difflib
-
-            close = difflib.get_close_matches(str(self.encoder), ENCODERS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InputError(f"unknown encoder {self.encoder!r}{hint} Known: "
-                             f"{', '.join(ENCODERS)}")
+            raise unknown_encoder(self.encoder)
         _check_unit("gamma", self.gamma)
         _check_positive("lr", self.lr)
         if not isinstance(self.device, str) or not (

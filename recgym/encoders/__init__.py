@@ -61,14 +61,22 @@ def as_spec(spec: ObsSpec | Mapping[str, Any]) -> ObsSpec:
     raise InputError(f"spec must be an ObsSpec or its to_dict(), got {type(spec).__name__}")
 
 
+def unknown_encoder(name: object, what: str = "encoder", alternatives: str = ""
+                    ) -> InputError:
+    """The error for `name`, which is not an encoder of `ENCODERS`: `unknown <what>`, a
+    'did you mean' and the known names (followed by `alternatives`, e.g. ', or None')."""
+    close = difflib.get_close_matches(str(name).lower().replace("-", "_"), list(ENCODERS), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return InputError(f"unknown {what} {name!r}{hint} Known: {', '.join(ENCODERS)}"
+                      f"{alternatives}")
+
+
 def make_encoder(name: str, spec: ObsSpec | Mapping[str, Any], **kwargs: Any) -> StateEncoder:
     """Build the encoder `name` (a key of `ENCODERS`) for observations described by `spec`;
     `kwargs` go to its constructor (`embed_dim`, `hidden_dim`, architecture options)."""
     key = str(name).lower().replace("-", "_")
     if key not in ENCODERS:
-        close = difflib.get_close_matches(key, list(ENCODERS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"unknown encoder {name!r}{hint} Known: {', '.join(ENCODERS)}")
+        raise unknown_encoder(name)
     cls = ENCODERS[key]
     accepted = [p for p in inspect.signature(cls).parameters if p != "spec"]
     unknown = [k for k in kwargs if k not in accepted]

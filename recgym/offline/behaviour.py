@@ -34,7 +34,7 @@ from offline_data.shared.config import ConfigMixin
 from offline_data.shared.errors import InputError
 from offline_data.shared.jsonfile import json_default, read_json_object
 from offline_data.shared.numbers import as_int
-from recgym.encoders import ENCODERS, make_encoder
+from recgym.encoders import ENCODERS, make_encoder, unknown_encoder
 from recgym.encoders.base import Batch, prepare, symlog
 from recgym.offline.behaviour_metrics import (
     SoftmaxMetrics,
@@ -105,12 +105,7 @@ class BehaviourConfig(ConfigMixin):
             object.__setattr__(self, name, as_int(getattr(self, name), name, minimum=low))
         key = str(self.encoder).lower().replace("-", "_")
         if key not in ENCODERS:
-            import difflib
-
-            close = difflib.get_close_matches(key, list(ENCODERS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InputError(f"unknown behaviour-model encoder {self.encoder!r}{hint} Known: "
-                             f"{', '.join(ENCODERS)}")
+            raise unknown_encoder(self.encoder, "behaviour-model encoder")
         object.__setattr__(self, "encoder", key)
         if not 0.0 < self.val_fraction < 1.0:
             raise InputError(f"val_fraction must be in (0, 1), got {self.val_fraction}")

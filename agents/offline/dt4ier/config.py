@@ -11,7 +11,7 @@ from agents.settings import store_ints
 from offline_data.shared.config import ConfigMixin
 from offline_data.shared.errors import InputError
 from offline_data.shared.numbers import is_real
-from recgym.encoders import ENCODERS
+from recgym.encoders import ENCODERS, unknown_encoder
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,7 @@ class DT4IERConfig(ConfigMixin):
             if not is_real(value) or not 0 <= value < 1:
                 raise InputError(f"{name} must be in [0, 1), got {value!r}")
         if self.obs_encoder is not None and self.obs_encoder not in ENCODERS:
-            import difflib
-
-            close = difflib.get_close_matches(str(self.obs_encoder), ENCODERS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InputError(f"unknown obs_encoder {self.obs_encoder!r}{hint} Known: "
-                             f"{', '.join(ENCODERS)}, or None")
+            raise unknown_encoder(self.obs_encoder, "obs_encoder", ", or None")
         if self.embed_dim % self.heads:
             raise InputError(f"embed_dim ({self.embed_dim}) must be a multiple of heads "
                              f"({self.heads})")
