@@ -39,7 +39,7 @@ FULL = (
     DemoAgent("ppo", "ppo (drr_att)", 400_000, "drr_att"),
     DemoAgent("dqn", "dqn (drr_att)", 50_000, "drr_att"),
     DemoAgent("deers", "deers", 30_000),
-    DemoAgent("drr", "drr (drr_ave)", 30_000),
+    DemoAgent("drr", "drr (drr_att)", 30_000, "drr_att"),
     DemoAgent("linucb", "linucb", 20_000),
     DemoAgent("popular", "most popular", 10_000),
     DemoAgent("oracle", "click-greedy oracle", 1),

@@ -90,7 +90,7 @@ def test_empty_history_and_float_ids(name: str) -> None:
 def test_features_dim_at_default_sizes() -> None:
     spec = small_spec(length=10)
     dims = {name: make_encoder(name, spec).features_dim for name in NAMES}
-    assert dims == {"deers": 130, "drr_p": 1762, "drr_u": 1762, "drr_ave": 98,
+    assert dims == {"deers": 130, "drr_n": 322, "drr_p": 1762, "drr_u": 1762, "drr_ave": 98,
                     "drr_att": 98, "gru4rec": 66, "caser": 98, "sasrec": 34}
 
 

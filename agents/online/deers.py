@@ -44,7 +44,7 @@ class QNetwork(nn.Module):
     def __init__(self, spec: ObsSpec, config: DEERSConfig) -> None:
         super().__init__()
         self.encoder = make_encoder(config.encoder, spec, embed_dim=config.embed_dim,
-                                    hidden_dim=config.hidden_dim)
+                                    hidden_dim=config.hidden_dim, use_candidates=False)
         self.project = nn.Sequential(nn.Linear(self.encoder.features_dim, config.hidden_dim),
                                      nn.ReLU(), nn.Linear(config.hidden_dim, config.embed_dim))
         self.items = nn.Embedding(spec.n_items, config.embed_dim)

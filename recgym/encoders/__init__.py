@@ -26,7 +26,13 @@ from gymnasium import spaces
 
 from offline_data.shared.errors import InputError
 from recgym.encoders.base import StateEncoder
-from recgym.encoders.drr import DRRAttEncoder, DRRAveEncoder, DRRPEncoder, DRRUEncoder
+from recgym.encoders.drr import (
+    DRRAttEncoder,
+    DRRAveEncoder,
+    DRRNEncoder,
+    DRRPEncoder,
+    DRRUEncoder,
+)
 from recgym.encoders.sequential import (
     CaserEncoder,
     DEERSEncoder,
@@ -37,6 +43,7 @@ from recgym.spaces import ObsSpec
 
 ENCODERS: dict[str, type[StateEncoder]] = {
     "deers": DEERSEncoder,
+    "drr_n": DRRNEncoder,
     "drr_p": DRRPEncoder,
     "drr_u": DRRUEncoder,
     "drr_ave": DRRAveEncoder,
@@ -165,6 +172,7 @@ __all__ = [
     "DEERSEncoder",
     "DRRAttEncoder",
     "DRRAveEncoder",
+    "DRRNEncoder",
     "DRRPEncoder",
     "DRRUEncoder",
     "GRU4RecEncoder",

@@ -1,6 +1,7 @@
 """The DRR state representations (Liu et al., "Deep Reinforcement Learning based
 Recommendation with Explicit User-Item Interactions Modeling", arXiv:1810.12027;
-Knowledge-Based Systems 2020): DRR-p, DRR-u, DRR-ave and DRR-att.
+Knowledge-Based Systems 2020): DRR-p, DRR-u, DRR-ave and DRR-att, and DRR-n (no state
+module, the paper's DDPG baseline).
 
 The history items enter as item embedding plus the feedback projection (our histories hold
 negative as well as positive interactions, so the feedback must be visible), each scaled by
@@ -46,6 +47,22 @@ def _pairwise(items: Tensor) -> Tensor:
     """Element-wise products of every pair a < b of the n item vectors: (B, n(n-1)/2, d)."""
     a, b = torch.triu_indices(items.shape[1], items.shape[1], offset=1, device=items.device)
     return items[:, a] * items[:, b]
+
+
+class DRRNEncoder(_DRRBase):
+    """DRR-n: no state module, the weighted vectors w_i e_i of the `n_recent` most recent
+    history items side by side (the paper's DDPG baseline); state width n * embed_dim."""
+
+    def __init__(self, spec: ObsSpec, embed_dim: int = 32, hidden_dim: int = 64,
+                 n_recent: int | None = None, use_candidates: bool = True) -> None:
+        super().__init__(spec, embed_dim, hidden_dim,
+                         n_recent or min(spec.history_len, 10), False, use_candidates)
+        self._set_state_dim(self.n_recent * self.embed_dim)
+
+    def encode(self, batch: Batch) -> Tensor:
+        """The state: (B, state_dim)."""
+        items, _ = self.weighted_items(batch)
+        return items.flatten(1)
 
 
 class DRRPEncoder(_DRRBase):
