@@ -26,6 +26,8 @@ from simulators.interface import (
     HasPrimarySignal,
     HasSignalBounds,
     HasUserFeatures,
+    KeepsHistory,
+    OffersCandidates,
     PredictsResponses,
     RandomSource,
     UserSimulator,
@@ -63,6 +65,8 @@ class RecCore:
         self._click_prob = simulator if isinstance(simulator, HasClickProb) else None
         self._predict = simulator if isinstance(simulator, PredictsResponses) else None
         self._members = simulator if isinstance(simulator, HasMembers) else None
+        self._offers = simulator if isinstance(simulator, OffersCandidates) else None
+        self._keeps_history = simulator if isinstance(simulator, KeepsHistory) else None
         names = [s.name for s in simulator.signals]
         primary = (simulator.primary_signal if isinstance(simulator, HasPrimarySignal)
                    else names[0])
@@ -121,10 +125,16 @@ class RecCore:
         return x if x.shape[1] else np.zeros((len(users), 1), np.float32)
 
     def _draw_candidates(self, index: np.ndarray | None) -> None:
-        """New candidate lists for rows `index` (None: every row)."""
+        """New candidate lists for rows `index` (None: every row): the simulator's own
+        (`OffersCandidates`), else distinct items in a random arithmetic progression."""
         assert self.candidates is not None
         b = self.n if index is None else len(index)
         rng = self.rng if index is None else self.rng.rows(index)
+        if self._offers is not None:
+            state = self.state if index is None else self.state.take(index)
+            offered = self._offers.candidates(state, self.candidates.shape[1], rng)
+            self.candidates[slice(None) if index is None else index] = offered
+            return
         u = rng.random((b, 2))
         mult = self._units[np.minimum((u[:, 0] * len(self._units)).astype(np.int64),
                                       len(self._units) - 1)]
@@ -160,8 +170,23 @@ class RecCore:
         self.steps[index] = 0
         self.hist_items[index] = self.n_items
         self.hist_feedback[index] = 0.0
+        self._simulator_history(index)
         if self.candidates is not None:
             self._draw_candidates(index)
+
+    def _simulator_history(self, index: np.ndarray | None) -> None:
+        """Rows `index` (None: every row) take their history from the simulator, when it
+        keeps one (`KeepsHistory`), instead of the recommendations and their feedback."""
+        if self._keeps_history is None:
+            return
+        state = self.state if index is None else self.state.take(index)
+        items, feedback = self._keeps_history.history(state)
+        width = min(items.shape[1], self.hist_items.shape[1])
+        rows = slice(None) if index is None else index
+        self.hist_items[rows] = self.n_items
+        self.hist_feedback[rows] = 0.0
+        self.hist_items[rows, :width] = items[:, :width]
+        self.hist_feedback[rows, :width] = feedback[:, :width, self._order]
 
     def _user_ids(self, user_ids: object, rows: int) -> np.ndarray:
         """Chosen users as int64 ids, one per row (any integral type); `InputError`
@@ -281,6 +306,7 @@ class RecCore:
         fb = np.concatenate([signals[:, ::-1], self.hist_feedback[idx]], axis=1)[:, :length]
         self.hist_items[idx] = items
         self.hist_feedback[idx] = fb
+        self._simulator_history(rows)
         if self.candidates is not None:
             self._draw_candidates(rows)
         info = {"reward_vector": vector, "left_session": leave, "return_gap_h": gap_h,
@@ -330,6 +356,7 @@ class RecCore:
             self.hist_feedback[:, k:] = self.hist_feedback[:, :length - k]
         self.hist_items[:, :min(k, length)] = slates[:, ::-1][:, :length]
         self.hist_feedback[:, :min(k, length)] = signals[:, ::-1][:, :length]
+        self._simulator_history(None)
         if self.candidates is not None:
             self._draw_candidates(None)
         info.update(reward_vector=vector[0], left_session=left, churned=churned,

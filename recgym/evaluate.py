@@ -55,15 +55,7 @@ def evaluate(agent: Policy, env_id: str | RecVectorEnv = "RecGym/Synthetic-v0",
     size = min(n_users, MAX_BATCH)
     env = env_id if isinstance(env_id, RecVectorEnv) else recgym.make_vec(env_id, size,
                                                                           **env_kwargs)
-    spec = getattr(agent, "spec", None)
-    if spec is not None and spec != env.core.spec:
-        differ = sorted(k for k, v in spec.to_dict().items() if env.core.spec.to_dict()[k] != v)
-        raise InputError(f"the agent was built for another environment ({', '.join(differ)} "
-                         "differ); evaluate it with the environment settings it was trained "
-                         "on")
-    observe = getattr(agent, "observe", None)
-    if observe is not None:
-        observe(env)
+    attach_policy(agent, env)
     start = 0
     while start < n_users:
         episodes += _episodes(agent, env, min(env.num_envs, n_users - start), seed + start,
@@ -79,6 +71,20 @@ def evaluate(agent: Policy, env_id: str | RecVectorEnv = "RecGym/Synthetic-v0",
     table = summary_table(frame.drop(columns="user_id"))
     table.attrs["episodes"] = frame
     return table
+
+
+def attach_policy(agent: Policy, env: RecVectorEnv) -> None:
+    """Check that `agent` was built for `env`'s spaces (`InputError` naming what differs)
+    and let an agent that reads the environment (`observe`) attach to it."""
+    spec = getattr(agent, "spec", None)
+    if spec is not None and spec != env.core.spec:
+        differ = sorted(k for k, v in spec.to_dict().items() if env.core.spec.to_dict()[k] != v)
+        raise InputError(f"the agent was built for another environment ({', '.join(differ)} "
+                         "differ); evaluate it with the environment settings it was trained "
+                         "on")
+    observe = getattr(agent, "observe", None)
+    if observe is not None:
+        observe(env)
 
 
 def _episodes(agent: Policy, env: RecVectorEnv, wanted: int, seed: int,

@@ -13,6 +13,8 @@ ENVIRONMENTS = {
                            "recgym.envs.datasets:kuairand_vector_env"),
     "RecGym/MovieLens-v0": ("recgym.envs.datasets:MovieLensEnv",
                             "recgym.envs.datasets:movielens_vector_env"),
+    "RecGym/LoggedReplay-v0": ("recgym.envs.replay:LoggedReplayEnv",
+                               "recgym.envs.replay:replay_vector_env"),
 }
 
 

@@ -219,6 +219,27 @@ class HasMembers(Protocol):
         ...
 
 
+@runtime_checkable
+class OffersCandidates(Protocol):
+    """The simulator chooses each row's candidates (candidate mode), e.g. the items a
+    user rated (`simulators.replay.RatingReplay`)."""
+
+    def candidates(self, state: Any, width: int, rng: RandomSource) -> np.ndarray:
+        """(B, width) item ids offered to each row."""
+        ...
+
+
+@runtime_checkable
+class KeepsHistory(Protocol):
+    """The simulator defines the observed history (e.g. the user's recent positive items)
+    instead of the environment's record of recommendations and feedback."""
+
+    def history(self, state: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Items (B, L), most recent first (n_items: empty), and their signals (B, L, S)
+        in the order of `signals`."""
+        ...
+
+
 class MissingFeatureError(InputError, TypeError):
     """A simulator lacks a feature an environment or agent asked for. An `InputError`
     (one line, what to do); also a `TypeError`, as Python raises for a missing method."""
