@@ -295,8 +295,8 @@ class SyntheticWorld:
         weights = self._repeat_weights
         if state.recent.shape[1] != len(weights):
             weights = self.config.repeat_decay ** np.arange(state.recent.shape[1])
-        if items.ndim == 1:
-            out = np.zeros((len(state), len(items)))
+        if items.ndim == 1:  # count over the whole catalogue, then pick the items asked
+            out = np.zeros((len(state), self.n_items))
             shown = state.recent >= 0
             rows = np.repeat(np.arange(len(state)), shown.sum(axis=1))
             np.add.at(out, (rows, state.recent[shown]),

@@ -57,6 +57,17 @@ def test_position_bias_lowers_later_slots(world):
     assert np.all(second < first)
 
 
+def test_click_prob_of_some_items_matches_the_whole_catalogue(world):
+    rng = np.random.default_rng(0)
+    state = world.start(np.arange(6), rng)
+    for _ in range(3):  # a recent history, so the repeat term is not all zero
+        slates = rng.integers(0, world.n_items, size=(6, 2))
+        state = world.step_state(state, slates, world.respond(state, slates, rng))
+    items = np.concatenate([state.recent[0, :2], [5, world.n_items - 1]])
+    np.testing.assert_array_equal(world.click_prob(state, items),
+                                  world.click_prob(state, np.arange(world.n_items))[:, items])
+
+
 def test_states_are_values_and_boredom_lowers_clicks(world):
     rng = np.random.default_rng(0)
     state = world.start(np.arange(50), rng)
