@@ -53,9 +53,9 @@ class PlannerConfig(ConfigMixin):
     candidates: int = 3
     """First actions compared per user (the best by `rank_by`); 1 is the greedy policy
     without lookahead."""
-    rollouts: int = 8
+    rollouts: int = 4
     """Simulated futures per candidate."""
-    horizon: int = 16
+    horizon: int = 8
     """Steps simulated per rollout (the first action included)."""
     gamma: float = 1.0
     """Discount of the simulated rewards, in (0, 1] (the episode return is undiscounted)."""
@@ -131,6 +131,15 @@ class PlannerAgent(CountingOnly):
     a loaded agent needs `attach`). Rows of a vector environment that reset at the next
     step (their action is ignored) get the greedy action without planning. `fit` does
     nothing but count steps.
+
+    Measured (`benchmarks/planner_ceiling.py`: RecGym/Synthetic-v0, 300 users, seed
+    50,000): an episode return of 105.8 [100.4, 111.2] against 66.3 [62.9, 69.7] for the
+    click-greedy oracle and 27.6 [26.0, 29.2] for random, in ~15 CPU seconds. Nearly all
+    of the gain comes from ranking by the combined reward: with `candidates=1` (no
+    lookahead) it returns 105.9 [100.4, 111.3], and no lookahead setting tried (up to 3
+    candidates x 12 rollouts x 16 steps) beat that outside the noise (paired differences
+    between -2.9 and +0.5, intervals about +-3.5): in this world the best first step is
+    nearly always the one with the best expected immediate reward.
     """
 
     name: ClassVar[str] = "planner"
