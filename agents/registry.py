@@ -27,6 +27,7 @@ ENTRY_POINTS: dict[str, str] = {
     "random": "agents.online.baselines.random_agent:RandomAgent",
     "popular": "agents.online.baselines.popular:PopularAgent",
     "oracle": "agents.online.baselines.oracle:OracleAgent",
+    "planner": "agents.online.baselines.planner:PlannerAgent",
     "linucb": "agents.online.baselines.linucb:LinUCBAgent",
     "sim2rec": "agents.sim2rec.agent:Sim2RecAgent",
     # offline agents: fit(dataset, n_steps) on a recgym.offline.TrajectoryDataset

@@ -8,7 +8,7 @@ draws from its own random stream (`RowRNG`), so a row behaves the same in either
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,6 +34,29 @@ from simulators.interface import (
     require_feature,
     rows_of,
 )
+
+
+class Transition(NamedTuple):
+    """What `RecCore.transition` returns for a batch of b rows."""
+
+    state: Any
+    """The simulator states after the step (the next session's start for returning users)."""
+    vector: np.ndarray
+    """(b, S + 2) reward vectors (`reward_names` order; the scalar reward is `@ weights`)."""
+    leave: np.ndarray
+    """(b,) bool: the session ended."""
+    signals: np.ndarray
+    """(b, k, S) each shown item's signals (primary first)."""
+    gap_h: np.ndarray
+    """(b,) return gap in hours of rows that left, NaN elsewhere."""
+    churned: np.ndarray
+    """(b,) bool: the episode terminated (the gap exceeded `churn_after_h`)."""
+    truncated: np.ndarray
+    """(b,) bool: the episode ended on its session or step budget."""
+    session: np.ndarray
+    """(b,) sessions ended, after the step."""
+    steps: np.ndarray
+    """(b,) steps taken, after the step."""
 
 
 def _coprimes(n: int) -> np.ndarray:
@@ -135,13 +158,20 @@ class RecCore:
             offered = self._offers.candidates(state, self.candidates.shape[1], rng)
             self.candidates[slice(None) if index is None else index] = offered
             return
+        rows = slice(None) if index is None else index
+        self.candidates[rows] = self.candidate_lists(rng, b)
+
+    def candidate_lists(self, rng: RandomSource, b: int) -> np.ndarray:
+        """(b, n_candidates) distinct item ids drawn as candidate mode draws each step's
+        candidates (an arithmetic progression modulo n_items from a random start, with a
+        random step coprime to n_items), from `rng` (e.g. a lookahead's own source)."""
+        assert self.config.n_candidates is not None
         u = rng.random((b, 2))
         mult = self._units[np.minimum((u[:, 0] * len(self._units)).astype(np.int64),
                                       len(self._units) - 1)]
         offset = (u[:, 1] * self.n_items).astype(np.int64)
-        steps = np.arange(self.candidates.shape[1], dtype=np.int64)
-        rows = slice(None) if index is None else index
-        self.candidates[rows] = (mult[:, None] * steps[None, :] + offset[:, None]) % self.n_items
+        steps = np.arange(self.config.n_candidates, dtype=np.int64)
+        return (mult[:, None] * steps[None, :] + offset[:, None]) % self.n_items
 
     # ------------------------------------------------------------------ episodes
     def reset(self, index: np.ndarray, keys: np.ndarray,
@@ -263,20 +293,20 @@ class RecCore:
         vector[:, n_sig] = 1.0
         return state, leave, signals, vector
 
-    def step(self, actions: np.ndarray, index: np.ndarray | None = None
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """Step rows `index` (default all): reward, terminated, truncated, info arrays."""
-        rows = None if index is None else np.asarray(index, dtype=np.int64)
-        idx: slice | np.ndarray = slice(None) if rows is None else rows
-        b, c = (self.n if rows is None else len(rows)), self.config
-        slates = self.slates(actions, rows)
-        rng = self.rng if rows is None else self.rng.rows(rows)
-        state, leave, signals, vector = self._simulate(
-            self.state if rows is None else self.state.take(rows), slates, rng)
+    def transition(self, state: Any, slates: np.ndarray, session: np.ndarray,
+                   steps: np.ndarray, rng: RandomSource) -> Transition:
+        """One step of the episode rules for a batch of simulator states (the engine's own
+        rows, or copies of them for lookahead: `state` is never changed), showing `slates`
+        (b, k) item ids; `session` and `steps` are each row's ended sessions and steps
+        taken before this step, `rng` the random source (one stream per row, or any
+        `numpy.random.Generator`). Samples feedback, leaving, return gaps and churn, and
+        starts the next session of users who come back with sessions to go."""
+        b, c = len(slates), self.config
+        state, leave, signals, vector = self._simulate(state, slates, rng)
         n_sig = len(self.signal_names)
         gap_h = np.full(b, np.nan)
         churned = np.zeros(b, dtype=bool)
-        session = self.session[idx] + leave
+        session = session + leave
         if leave.any():
             left = np.flatnonzero(leave)
             # every row leaving (always so for a single environment): no gather / scatter
@@ -293,9 +323,23 @@ class RecCore:
                 going_on = left[carry_on]
                 state = state.put(going_on, self.sim.next_session(state.take(going_on),
                                                                   gaps[carry_on]))
-        steps = self.steps[idx] + 1
-        terminated = churned
+        steps = steps + 1
         truncated = ~churned & ((leave & (session >= c.max_sessions)) | (steps >= c.max_steps))
+        return Transition(state, vector, leave, signals, gap_h, churned, truncated, session,
+                          steps)
+
+    def step(self, actions: np.ndarray, index: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Step rows `index` (default all): reward, terminated, truncated, info arrays."""
+        rows = None if index is None else np.asarray(index, dtype=np.int64)
+        idx: slice | np.ndarray = slice(None) if rows is None else rows
+        c = self.config
+        slates = self.slates(actions, rows)
+        rng = self.rng if rows is None else self.rng.rows(rows)
+        state, vector, leave, signals, gap_h, churned, truncated, session, steps = (
+            self.transition(self.state if rows is None else self.state.take(rows), slates,
+                            self.session[idx], self.steps[idx], rng))
+        terminated = churned
 
         self.state = state if rows is None else self.state.put(rows, state)
         self.steps[idx] = steps
@@ -413,6 +457,48 @@ class RecCore:
         out = np.zeros((len(idx), self.n_items))
         for chunk in np.array_split(items, max(1, self.n_items * len(idx) // 262_144)):
             out[:, chunk] = self._predict.predict(state, np.tile(chunk, (len(idx), 1)))[primary]
+        return out
+
+    def item_scores(self, state: Any, items: np.ndarray) -> np.ndarray:
+        """`primary_scores` of some items per row: (b, m) item ids for a batch of
+        simulator states (e.g. copies of the engine's, for lookahead) give (b, m) scores,
+        each item scored as if shown alone (no slate-position effect)."""
+        items = np.asarray(items, dtype=np.int64)
+        if self._click_prob is not None:
+            # one column at a time: a one-item slate per row is at slate position 0
+            out = np.empty(items.shape)
+            for j in range(items.shape[1]):
+                out[:, j] = np.asarray(self._click_prob.click_prob(state, items[:, j:j + 1]))[:, 0]
+            return out
+        if self._predict is None:
+            require_feature(self.sim, PredictsResponses, "scoring items (item_scores)")
+        assert self._predict is not None
+        return np.asarray(self._predict.predict(state, items)[self.signal_names[0]],
+                          dtype=np.float64)
+
+    @property
+    def predicts_responses(self) -> bool:
+        """Whether the simulator predicts expected responses (`PredictsResponses`), so
+        `expected_rewards` works."""
+        return self._predict is not None
+
+    def expected_rewards(self, state: Any, items: np.ndarray) -> np.ndarray:
+        """The expected reward of the signals of each item shown alone, for a batch of
+        simulator states (the engine's own, `self.state`, or copies for lookahead) and
+        (b, m) item ids per row: the reward weights times the simulator's expected signals
+        (`PredictsResponses`). A step's expected scalar reward is the sum over its slate
+        plus the depth weight (paid once per step) and, when the session ends, the
+        retention reward. (b, m) values; not something a real recommender can observe."""
+        if self._predict is None:
+            require_feature(self.sim, PredictsResponses, "expected rewards")
+        assert self._predict is not None
+        items = np.asarray(items, dtype=np.int64)
+        expected = self._predict.predict(state, items)
+        n_sig = len(self.signal_names)
+        out = np.zeros(items.shape)
+        for weight, name in zip(self.weights[:n_sig], self.signal_names, strict=True):
+            if weight:
+                out += weight * np.asarray(expected[name], dtype=np.float64)
         return out
 
     @property

@@ -47,6 +47,17 @@ def key_from(generator: np.random.Generator) -> np.uint64:
     return np.uint64(generator.integers(0, 2**63, dtype=np.int64))
 
 
+def combine_keys(*parts: np.ndarray | int) -> np.ndarray:
+    """Stream keys (uint64) mixed from integer arrays broadcast together (e.g. a seed, user
+    ids and step counts): equal parts give equal keys, different ones unrelated keys."""
+    arrays = [np.asarray(p).astype(np.uint64) for p in parts]
+    key = np.zeros(np.broadcast_shapes(*(a.shape for a in arrays)), dtype=np.uint64)
+    with np.errstate(over="ignore"):  # 0-d arrays warn where arrays wrap silently
+        for part in arrays:
+            key = _mix(key + (part + np.uint64(1)) * _GOLDEN)
+    return key
+
+
 class RowRNG:
     """Independent uniform / normal streams for the rows of a batch.
 

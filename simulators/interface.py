@@ -193,7 +193,8 @@ class HasClickProb(Protocol):
     """The simulator's own probability of the primary signal (the synthetic world)."""
 
     def click_prob(self, state: Any, items: np.ndarray) -> np.ndarray:
-        """(B, n) probabilities for (n,) item ids shown to every user."""
+        """(B, n) probabilities for (n,) item ids shown to every user; (B, k) for (B, k)
+        slates, one per user (with the slate-position effects of `respond`)."""
         ...
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.special import ndtr
 
 from offline_data.schema import Signal
 from offline_data.shared.errors import InputError
@@ -223,6 +224,37 @@ class SyntheticWorld:
                                            boredom)
         return _sigmoid(self._click_logit(state, items, affinity, boredom)), like, watch
 
+    def predict(self, state: WorldState, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Expected value of each signal for each user and item, each item as if shown
+        alone (the first slot: no position bias): P(click), P(click and like) and the mean
+        watch ratio (0 without a click; its log-normal noise and the clip at `watch_cap`
+        included), for (B, k) ids per user or (n,) ids shown to every user, giving (B, k)
+        or (B, n) arrays (`PredictsResponses`)."""
+        items = np.asarray(items, dtype=np.int64)
+        if items.ndim == 2:
+            items = self.check_slates(state, items)
+        elif items.ndim != 1 or (items.size and (items.min() < 0 or items.max() >= self.n_items)):
+            raise InputError(f"items must be (B, k) or (n,) ids in 0..{self.n_items - 1}")
+        affinity = self._affinity(state, items)
+        boredom = self._topic_boredom(state, items)
+        like, watch = self._like_and_watch(affinity, self._per_item(self.item_quality, items),
+                                           boredom)
+        click = _sigmoid(self._logit(self.user_bias[state.user_ids][:, None], affinity,
+                                     self._per_item(self._item_static_logit, items), boredom,
+                                     self.recently_shown(state, items)))
+        return {"click": click, "like": click * like,
+                "watch_ratio": click * self._clipped_watch_mean(watch)}
+
+    def _clipped_watch_mean(self, mean: np.ndarray) -> np.ndarray:
+        """E[min(mean * noise, watch_cap)] for the log-normal noise of `respond` (mean 1,
+        log-sd `watch_noise`)."""
+        c = self.config
+        sigma, cap = c.watch_noise, c.watch_cap
+        if sigma <= 0:
+            return np.minimum(mean, cap)
+        z = np.log(cap / np.maximum(mean, 1e-300)) / sigma
+        return mean * ndtr(z - sigma / 2) + cap * ndtr(-z - sigma / 2)
+
     def click_prob(self, state: WorldState, items: np.ndarray) -> np.ndarray:
         """True click probabilities for (B, k) or (n,) item ids (see `response_probs`)."""
         return _sigmoid(self._click_logit(state, items, self._affinity(state, items),
@@ -295,8 +327,8 @@ class SyntheticWorld:
         weights = self._repeat_weights
         if state.recent.shape[1] != len(weights):
             weights = self.config.repeat_decay ** np.arange(state.recent.shape[1])
-        if items.ndim == 1:
-            out = np.zeros((len(state), len(items)))
+        if items.ndim == 1:  # count over the whole catalogue, then pick the items asked
+            out = np.zeros((len(state), self.n_items))
             shown = state.recent >= 0
             rows = np.repeat(np.arange(len(state)), shown.sum(axis=1))
             np.add.at(out, (rows, state.recent[shown]),

@@ -67,6 +67,11 @@ class WorldAsLogged:
         """The world's true click probability of view items shown to every user."""
         return self.world.click_prob(state, self.item_map[np.asarray(items)])
 
+    def predict(self, state: WorldState, items: np.ndarray) -> dict[str, np.ndarray]:
+        """The world's expected signals of view items (`SyntheticWorld.predict`)."""
+        expected = self.world.predict(state, self.item_map[np.asarray(items)])
+        return {s.name: expected[s.name] for s in self.signals}
+
     # ------------------------------------------------------------------ simulator interface
     def start(self, user_ids: np.ndarray, rng: RandomSource) -> WorldState:
         """The world's users behind the view's ids, at the start of their first session."""

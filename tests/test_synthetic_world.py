@@ -49,12 +49,43 @@ def test_sampled_clicks_follow_the_true_probabilities(world):
     np.testing.assert_allclose(clicks, truth, atol=0.025)
 
 
+def test_predicted_signals_are_the_means_of_the_sampled_ones():
+    world = SyntheticWorld(WorldConfig(n_users=50, n_items=40, watch_bias=2.0), seed=1)
+    rng = np.random.default_rng(0)
+    state = world.start(np.arange(4), rng)
+    for _ in range(3):  # a history, so the repeat and boredom terms count
+        slates = rng.integers(0, 40, size=(4, 2))
+        state = world.step_state(state, slates, world.respond(state, slates, rng))
+    items = np.array([[3], [7], [11], [state.recent[3, 0]]])
+    predicted = world.predict(state, items)
+    many = state.take(np.repeat(np.arange(4), 100_000))
+    sampled = world.respond(many, np.repeat(items, 100_000, axis=0), rng)
+    for name, values in predicted.items():  # watch_bias=2: the clip at watch_cap matters
+        np.testing.assert_allclose(sampled[name][:, 0].reshape(4, -1).mean(axis=1),
+                                   values[:, 0], atol=0.006, rtol=0.03)
+    # the click probability of an item shown alone, per user or for every user
+    np.testing.assert_array_equal(predicted["click"], world.click_prob(state, items))
+    np.testing.assert_allclose(world.predict(state, np.arange(40))["click"],
+                               world.click_prob(state, np.arange(40)))
+
+
 def test_position_bias_lowers_later_slots(world):
     state = world.start(np.arange(10))
     item = np.full((10, 1), 3)
     first = world.click_prob(state, np.hstack([item, item + 1]))[:, 0]
     second = world.click_prob(state, np.hstack([item + 1, item]))[:, 1]
     assert np.all(second < first)
+
+
+def test_click_prob_of_some_items_matches_the_whole_catalogue(world):
+    rng = np.random.default_rng(0)
+    state = world.start(np.arange(6), rng)
+    for _ in range(3):  # a recent history, so the repeat term is not all zero
+        slates = rng.integers(0, world.n_items, size=(6, 2))
+        state = world.step_state(state, slates, world.respond(state, slates, rng))
+    items = np.concatenate([state.recent[0, :2], [5, world.n_items - 1]])
+    np.testing.assert_array_equal(world.click_prob(state, items),
+                                  world.click_prob(state, np.arange(world.n_items))[:, items])
 
 
 def test_states_are_values_and_boredom_lowers_clicks(world):

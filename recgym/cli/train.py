@@ -19,7 +19,7 @@ def train_command(
     out: Annotated[Path, typer.Option(help="Run folder (config, metrics.csv, checkpoints).")],
     agent: Annotated[str | None, typer.Option(help="ppo, a2c, dqn, sac, td3, deers, drr, "
                                                    "sim2rec, random, popular, oracle, "
-                                                   "linucb.")] = None,
+                                                   "planner, linucb.")] = None,
     env: Annotated[str | None, typer.Option(help="Environment id.")] = None,
     encoder: Annotated[str | None, typer.Option(help="State encoder (drr_att, sasrec, ...).")
                        ] = None,
@@ -76,7 +76,7 @@ def with_simulator_set(given: dict[str, Any], folder: Path, stored: dict[str, An
 def evaluate_command(
     target: Annotated[str, typer.Argument(help="A run folder, a checkpoint or an agent "
                                                "folder, or a baseline: random, popular, "
-                                               "oracle, linucb.")],
+                                               "oracle, planner, linucb.")],
     env: Annotated[str | None, typer.Option(
         help="Environment id (default: the run's, else RecGym/Synthetic-v0).")] = None,
     users: Annotated[int, typer.Option(help="Users (one episode each).")] = 500,
