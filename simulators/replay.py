@@ -213,7 +213,7 @@ class RatingReplay:
 
     def leave_prob(self, state: ReplayState, feedback: Feedback) -> np.ndarray:
         """1 once the user has no rated item left, else 0 (one session per episode)."""
-        return (~self.remaining(state).any(axis=1)).astype(np.float64)
+        return np.asarray(~self.remaining(state).any(axis=1), np.float64)
 
     def return_gap(self, state: ReplayState, rng: RandomSource) -> np.ndarray:
         """Never back: an episode is one pass over the user's ratings."""

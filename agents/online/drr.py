@@ -63,6 +63,8 @@ class ItemTable(nn.Module):
     """Item vectors the ranking vector is scored against: the pre-trained embeddings
     (fixed) and `item_dim` learned features per item."""
 
+    pretrained: torch.Tensor
+
     def __init__(self, pretrained: np.ndarray, item_dim: int) -> None:
         super().__init__()
         self.register_buffer("pretrained", torch.as_tensor(pretrained, dtype=torch.float32))
