@@ -16,10 +16,11 @@ the log (the same evaluation users for all) and offline on the held-out users' s
 
     python benchmarks/dt4ier_ablation.py [--users 1000] [--seeds 0 1 2] [--steps 400]
         [--baseline-steps 3000] [--eval-users 300] [--out benchmarks/out/dt4ier]
-        [--dt-kwargs '{"dropout": 0.2}'] [--smoke] [--combine]
+        [--dt-kwargs '{"dropout": 0.2}'] [--smoke] [--combine] [--json FILE]
     python benchmarks/dt4ier_ablation.py --run runs/dt4ier-kr [--eval-users 300]
 
-Prints the tables (markdown) and writes `results.json` and `rtg_prompt.png` to --out.
+Prints the tables (markdown) and writes `results.json` and `rtg_prompt.png` to --out
+(`--json FILE`: the same results also to FILE).
 With `--run`, only the RTG-prompt sweep of a trained `recgym offline --algo dt4ier` run,
 in the run's own simulator (e.g. the one fitted to KuaiRand).
 """
@@ -86,9 +87,11 @@ def main() -> None:
     sweep = prompt_summary(prompts)
     print_sweep(sweep)
     plot_sweep(sweep, out / "rtg_prompt.png")
-    (out / "results.json").write_text(json.dumps(
-        {"settings": vars(args), "runs": runs, "summary": table, "prompts": prompts},
-        indent=1, default=float))
+    text = json.dumps({"settings": vars(args), "runs": runs, "summary": table,
+                       "prompts": prompts}, indent=1, default=float)
+    (out / "results.json").write_text(text)
+    if args.json:
+        Path(args.json).write_text(text)
     print(f"\nwrote {out / 'results.json'} and {out / 'rtg_prompt.png'}")
 
 
@@ -130,6 +133,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--run", help="a dt4ier run folder: its RTG-prompt sweep only")
     parser.add_argument("--combine", action="store_true",
                         help="only combine the seed-N.json files --out already holds")
+    parser.add_argument("--json", default="", help="also write the results JSON to this file")
     parser.add_argument("--dt-kwargs", type=json.loads, default={},
                         help="settings of every DT variant, as JSON")
     return parser.parse_args()

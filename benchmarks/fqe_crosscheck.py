@@ -6,11 +6,13 @@ every item; recgym's agents mask recently seen items by default (`exclude_seen`)
 only recgym's FQE (any `action_probabilities`) evaluates.
 
     python benchmarks/fqe_crosscheck.py [--users 1500] [--fqe-steps 5000] [--cql-steps 3000]
+        [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
@@ -33,6 +35,7 @@ def main() -> None:
     parser.add_argument("--cql-steps", type=int, default=3000)
     parser.add_argument("--truth-users", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     world = SyntheticWorld(WorldConfig(n_users=2 * args.users, n_items=args.items), seed=0)
@@ -40,10 +43,12 @@ def main() -> None:
     log = world.generate_log("softmax", n_users=args.users, max_sessions=4, seed=0)
     data = episodes_from_log(log, config, weights, simulator=world, episodes_per_user=1)
     train, held = data.split_by_user(0.3, seed=0)
-    print(f"softmax log: {train.n_episodes} training / {held.n_episodes} held-out episodes; "
-          f"CQL {args.cql_steps} steps, FQE {args.fqe_steps} steps\n")
-    print("| CQL policy | truth [95%] | recgym fqe | recgym wdr | d3rlpy DiscreteFQE |")
-    print("|---|---|---|---|---|")
+    rows = []
+    if not args.json:
+        print(f"softmax log: {train.n_episodes} training / {held.n_episodes} held-out "
+              f"episodes; CQL {args.cql_steps} steps, FQE {args.fqe_steps} steps\n")
+        print("| CQL policy | truth [95%] | recgym fqe | recgym wdr | d3rlpy DiscreteFQE |")
+        print("|---|---|---|---|---|")
     for exclude_seen in (False, True):
         agent = make_agent("cql", train, seed=0, exclude_seen=exclude_seen)
         agent.fit(train, args.cql_steps)
@@ -60,10 +65,20 @@ def main() -> None:
         truth = float(row["mean"])
 
         name = "masked (exclude_seen, the default)" if exclude_seen else "unmasked"
+        rows.append({"policy": name, "exclude_seen": exclude_seen, "truth": truth,
+                     "truth_ci95": [float(row["ci95_lo"]), float(row["ci95_hi"])],
+                     "recgym_fqe": ours["fqe"].value, "recgym_wdr": ours["wdr"].value,
+                     "d3rlpy_fqe": theirs.value, "recgym_s": ours_s, "d3rlpy_s": theirs_s})
+        if args.json:
+            continue
         print(f"| {name} | {truth:.2f} [{float(row['ci95_lo']):.2f}, "
               f"{float(row['ci95_hi']):.2f}] | {cell(ours['fqe'].value, truth)} | "
               f"{cell(ours['wdr'].value, truth)} | {cell(theirs.value, truth)} |  "
               f"<!-- fit s: recgym {ours_s:.0f}, d3rlpy {theirs_s:.0f} -->")
+    if args.json:
+        print(json.dumps({"settings": {k: v for k, v in vars(args).items() if k != "json"},
+                          "train_episodes": train.n_episodes,
+                          "heldout_episodes": held.n_episodes, "rows": rows}, default=float))
 
 
 def cell(value: float, truth: float) -> str:
