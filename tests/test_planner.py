@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from scipy import stats
+from simulator_stubs import BareSimulator
 
 import recgym
 from agents import load_agent, make_agent
@@ -159,31 +160,12 @@ def test_the_sampled_estimator_and_the_click_ranking_plan_too():
         obs, *_ = env.step(actions)
 
 
-class ClickOnlyWorld:
+class ClickOnlyWorld(BareSimulator):
     """A synthetic world that does not predict responses (only click probabilities)."""
 
     def __init__(self, world: SyntheticWorld) -> None:
-        self.world = world
-        self.n_items, self.n_users, self.signals = world.n_items, world.n_users, world.signals
+        super().__init__(world)
         self.primary_signal = world.primary_signal
-
-    def start(self, user_ids, rng):
-        return self.world.start(user_ids, rng)
-
-    def respond(self, state, slates, rng):
-        return self.world.respond(state, slates, rng)
-
-    def step_state(self, state, slates, feedback):
-        return self.world.step_state(state, slates, feedback)
-
-    def leave_prob(self, state, feedback):
-        return self.world.leave_prob(state, feedback)
-
-    def return_gap(self, state, rng):
-        return self.world.return_gap(state, rng)
-
-    def next_session(self, state, gap_s):
-        return self.world.next_session(state, gap_s)
 
     def click_prob(self, state, items):
         return self.world.click_prob(state, items)

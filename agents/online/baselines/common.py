@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import batch_of
+from agents.base import CountingOnly, batch_of, unwrap_env
 from offline_data.shared.errors import InputError
 from recgym.masking import seen_mask
 from recgym.spaces import ObsSpec
@@ -89,3 +89,30 @@ def attached_core(name: str, env: Any, batch: dict[str, np.ndarray]) -> Any:
                          f"current one of the attached environment ({core.n} row(s)); "
                          "predict on the latest observation of that environment")
     return core
+
+
+class ReadsHiddenState(CountingOnly):
+    """Base of the baselines that read the hidden state of the environment they act in
+    (the oracle, the planner): built attached (`create`), re-attached by evaluation
+    (`observe`); `fit` only counts steps."""
+
+    def __init__(self, spec: ObsSpec, config: Any = None) -> None:
+        super().__init__(spec, config)
+        self.env: Any = None
+
+    @classmethod
+    def create(cls, env: Any, config: Any = None) -> Any:
+        """A new agent attached to `env`."""
+        agent = cls(unwrap_env(env).core.spec, config)
+        agent.attach(env)
+        return agent
+
+    def observe(self, env: Any) -> None:
+        """Act in `env` from now on (evaluation calls this): read its hidden state."""
+        self.attach(env)
+
+    def attach(self, env: Any) -> Any:
+        """Read the hidden state of `env` (an instance) from now on; returns it."""
+        self.check_spaces(env)
+        self.env = env
+        return env

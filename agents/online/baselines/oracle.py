@@ -7,11 +7,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from agents.base import CountingOnly, is_batched, unwrap_env
-from agents.online.baselines.common import as_action, attached_core, checked_batch, rank
+from agents.base import is_batched
+from agents.online.baselines.common import (
+    ReadsHiddenState,
+    as_action,
+    attached_core,
+    checked_batch,
+    rank,
+)
 from offline_data.shared.config import ConfigMixin
 from offline_data.shared.errors import InputError
-from recgym.spaces import ObsSpec
 
 
 @dataclass(frozen=True)
@@ -22,7 +27,7 @@ class OracleConfig(ConfigMixin):
     """Removed fields that agents saved earlier may still hold: `seed` had no effect."""
 
 
-class OracleAgent(CountingOnly):
+class OracleAgent(ReadsHiddenState):
     """Greedy on the simulator's predicted primary signal: the myopic oracle.
 
     It ranks items by `core.primary_scores()`, the simulator's own probability of the
@@ -35,27 +40,6 @@ class OracleAgent(CountingOnly):
 
     name: ClassVar[str] = "oracle"
     config_class: ClassVar[type] = OracleConfig
-
-    def __init__(self, spec: ObsSpec, config: OracleConfig | None = None) -> None:
-        super().__init__(spec, config)
-        self.env: Any = None
-
-    @classmethod
-    def create(cls, env: Any, config: Any = None) -> OracleAgent:
-        """A new oracle attached to `env`."""
-        agent = cls(unwrap_env(env).core.spec, config)
-        agent.attach(env)
-        return agent
-
-    def observe(self, env: Any) -> None:
-        """Act in `env` from now on (evaluation calls this): read its hidden state."""
-        self.attach(env)
-
-    def attach(self, env: Any) -> Any:
-        """Read the hidden state of `env` (an instance) from now on; returns it."""
-        self.check_spaces(env)
-        self.env = env
-        return env
 
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
         """The items (or candidates) with the highest true primary-signal probability for

@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from agents.base import CountingOnly, is_batched, unwrap_env
+from agents.base import is_batched, unwrap_env
 from agents.online.baselines.common import (
+    ReadsHiddenState,
     as_action,
     attached_core,
     checked_batch,
@@ -24,7 +25,6 @@ from offline_data.shared.numbers import is_real
 from recgym.core import RecCore
 from recgym.envs.vector import RecVectorEnv
 from recgym.rng import RowRNG, combine_keys
-from recgym.spaces import ObsSpec
 from recgym.wrappers.continuous import top_k_by_score
 
 _BLOCK = 262_144
@@ -98,7 +98,7 @@ class PlannerConfig(ConfigMixin):
         object.__setattr__(self, "exclude_seen", bool(self.exclude_seen))
 
 
-class PlannerAgent(CountingOnly):
+class PlannerAgent(ReadsHiddenState):
     """Monte-Carlo lookahead on the simulator's hidden state: the planning oracle.
 
     At each step, for every user, the `candidates` best first actions by `rank_by` (the
@@ -146,21 +146,6 @@ class PlannerAgent(CountingOnly):
     config_class: ClassVar[type] = PlannerConfig
     config: PlannerConfig
 
-    def __init__(self, spec: ObsSpec, config: PlannerConfig | None = None) -> None:
-        super().__init__(spec, config)
-        self.env: Any = None
-
-    @classmethod
-    def create(cls, env: Any, config: Any = None) -> PlannerAgent:
-        """A new planner attached to `env`."""
-        agent = cls(unwrap_env(env).core.spec, config)
-        agent.attach(env)
-        return agent
-
-    def observe(self, env: Any) -> None:
-        """Act in `env` from now on (evaluation calls this): read its hidden state."""
-        self.attach(env)
-
     def attach(self, env: Any) -> Any:
         """Read and simulate the hidden state of `env` (an instance) from now on; returns
         it."""
@@ -174,8 +159,7 @@ class PlannerAgent(CountingOnly):
                              "predicts expected responses (PredictsResponses), which "
                              f"{type(core.sim).__name__} does not; use rank_by='click' and "
                              "estimator='sampled'")
-        self.env = env
-        return env
+        return super().attach(env)
 
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
         """The planned items (or candidate indices) for the attached environment's current
