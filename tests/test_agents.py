@@ -16,6 +16,7 @@ from agents.training import TrainConfig, train
 from offline_data import InputError
 from recgym.cli import main
 from recgym.evaluate import evaluate
+from recgym.runs import read_run
 
 ENV = "RecGym/Synthetic-v0"
 WORLD = {"world": {"n_users": 120, "n_items": 40, "n_topics": 5}, "history_len": 5}
@@ -148,13 +149,16 @@ def test_train_evaluate_plot_cli(tmp_path, capsys):
         main(["plot", *runs, "--metrics", "all", "--out", str(png)])
     assert info.value.code == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    with pytest.raises(SystemExit) as info:  # an existing run is not overwritten
+        main(["train", "--agent", "deers", "--steps", "128", "--out", runs[0]])
+    assert info.value.code == 2
+
+
+def test_train_cli_suggests_the_agent_meant(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["train", "--agent", "ppx", "--out", str(tmp_path / "bad")])
     assert info.value.code == 2
     assert "did you mean 'ppo'" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as info:
-        main(["train", "--agent", "deers", "--steps", "128", "--out", runs[0]])
-    assert info.value.code == 2
 
 
 def test_demo_quick(tmp_path, capsys):
@@ -178,51 +182,73 @@ def test_agents_do_not_recommend_what_the_user_just_saw(name):
         obs, *_ = env.step(actions)
 
 
-def test_review_regressions(tmp_path):
-    """Loading DRR with other embedding sizes, fitting from an id twice, mismatched
-    evaluation environments and DQN slates."""
-    small = {"world": {"n_users": 80, "n_items": 30, "embed_dim": 8}, "history_len": 4}
-    env = recgym.make_vec(ENV, 4, **small)
-    drr = make_agent("drr", env, **SMALL["drr"]).fit(env, 64)
+SMALL_EMBED = {"world": {"n_users": 80, "n_items": 30, "embed_dim": 8}, "history_len": 4}
+"""Another embedding size than DRR's default (a regression: loading such an agent)."""
+
+
+@pytest.fixture(scope="module")
+def small_drr():
+    """A DRR agent trained briefly in a world with 8-dimensional item embeddings."""
+    env = recgym.make_vec(ENV, 4, **SMALL_EMBED)
+    return env, make_agent("drr", env, **SMALL["drr"]).fit(env, 64)
+
+
+def test_drr_with_other_embedding_sizes_loads(small_drr, tmp_path):
+    env, drr = small_drr
     drr.save(tmp_path / "drr")
     obs, _ = env.reset(seed=0)
     np.testing.assert_array_equal(load_agent(tmp_path / "drr").predict(obs), drr.predict(obs))
-    ppo = make_agent("ppo", ENV, env_kwargs=small, n_envs=4, **SMALL["ppo"])
+
+
+def test_fitting_from_an_id_twice_reuses_the_environment():
+    ppo = make_agent("ppo", ENV, env_kwargs=SMALL_EMBED, n_envs=4, **SMALL["ppo"])
     ppo.fit(ENV, 64)
     ppo.fit(ENV, 64)  # the environment built from the id is reused: training continues
     assert ppo.num_steps == 128
+
+
+def test_evaluate_refuses_another_environment(small_drr):
     with pytest.raises(InputError, match="another environment"):
-        evaluate(drr, ENV, n_users=4, **WORLD)
+        evaluate(small_drr[1], ENV, n_users=4, **WORLD)
+
+
+def test_dqn_refuses_slates():
     with pytest.raises(InputError, match="dqn picks one item"):
         make_agent("dqn", vec(slate_size=3), **SMALL["dqn"])
-    single = gym.make(ENV, **small)
-    for name in ("ppo", "deers"):  # an SB3 agent and an own off-policy one
-        with pytest.raises(InputError, match=f"{name} trains on a vector environment"):
-            make_agent(name, env, **SMALL[name]).fit(single, 64)
 
 
-def test_damaged_agent_and_run_files_give_clear_errors(tmp_path):
-    """A corrupt or foreign `agent.json` / `config.json` names the file, never a traceback
-    from deep inside."""
+@pytest.mark.parametrize("name", ["ppo", "deers"])  # an SB3 agent and an own off-policy one
+def test_training_needs_a_vector_environment(name):
+    env = recgym.make_vec(ENV, 4, **SMALL_EMBED)
+    with pytest.raises(InputError, match=f"{name} trains on a vector environment"):
+        make_agent(name, env, **SMALL[name]).fit(gym.make(ENV, **SMALL_EMBED), 64)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[1, 2]", r"agent\.json: holds list, not a JSON object"),
+    ("{not json", r"agent\.json: unreadable")], ids=["foreign", "corrupt"])
+def test_damaged_agent_file_gives_a_clear_error(tmp_path, text, message):
+    """A corrupt or foreign `agent.json` names the file, never a traceback from deep
+    inside."""
     folder = tmp_path / "agent"
     make_agent("random", vec()).save(folder)
-    (folder / "agent.json").write_text("[1, 2]")
-    with pytest.raises(InputError, match=r"agent\.json: holds list, not a JSON object"):
+    (folder / "agent.json").write_text(text)
+    with pytest.raises(InputError, match=message):
         load_agent(folder)
-    (folder / "agent.json").write_text("{not json")
-    with pytest.raises(InputError, match=r"agent\.json: unreadable"):
-        load_agent(folder)
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "config.json").write_text('"text"')
-    with pytest.raises(InputError, match="not a JSON object; the run cannot be resumed"):
-        train(TrainConfig(agent="random", steps=8), run, resume=True)
-    from recgym.runs import read_run
 
-    (run / "metrics.csv").write_text("step,ctr\n1,0.5\n")
-    with pytest.raises(InputError, match=r"config\.json: holds str, not a JSON object"):
-        read_run(run)
-    (run / "config.json").write_text("{}")
-    (run / "metrics.csv").write_bytes(b"")
-    with pytest.raises(InputError, match=r"metrics\.csv: unreadable"):
-        read_run(run)
+
+def test_resume_refuses_a_foreign_config_file(tmp_path):
+    (tmp_path / "config.json").write_text('"text"')
+    with pytest.raises(InputError, match="not a JSON object; the run cannot be resumed"):
+        train(TrainConfig(agent="random", steps=8), tmp_path, resume=True)
+
+
+@pytest.mark.parametrize(("config", "metrics", "message"), [
+    ('"text"', b"step,ctr\n1,0.5\n", r"config\.json: holds str, not a JSON object"),
+    ("{}", b"", r"metrics\.csv: unreadable")], ids=["foreign-config", "empty-metrics"])
+def test_damaged_run_files_give_clear_errors(tmp_path, config, metrics, message):
+    """Reading a run whose `config.json` or `metrics.csv` is damaged names the file."""
+    (tmp_path / "config.json").write_text(config)
+    (tmp_path / "metrics.csv").write_bytes(metrics)
+    with pytest.raises(InputError, match=message):
+        read_run(tmp_path)

@@ -167,10 +167,15 @@ def test_popular_fit_ranks_truly_popular_items_high():
     assert 0.9 * 3000 < agent.shows.sum() <= 3000
 
 
-def test_popular_from_log_uses_the_primary_signal():
+@pytest.fixture(scope="module")
+def log():
+    """A two-day synthetic log of the tests' world."""
+    return synthetic_log(n_users=200, n_days=2, seed=0,
+                         config=WorldConfig(n_users=200, n_items=N_ITEMS))
+
+
+def test_popular_from_log_uses_the_primary_signal(log):
     env = vec(4, n_candidates=10)
-    log = synthetic_log(n_users=200, n_days=2, seed=0,
-                        config=WorldConfig(n_users=200, n_items=N_ITEMS))
     agent = PopularAgent.from_log(log, env)
     frame = log.interactions
     np.testing.assert_array_equal(agent.shows, np.bincount(frame.item_id, minlength=N_ITEMS))
@@ -181,7 +186,9 @@ def test_popular_from_log_uses_the_primary_signal():
     best = [int(np.argmin(agent._position[c])) for c in obs["candidates"]]
     np.testing.assert_array_equal(chosen, best)
 
-    too_small = dataclasses.replace(env.unwrapped.core.spec, n_items=10, n_candidates=None)
+
+def test_popular_from_log_refuses_a_smaller_catalogue(log):
+    too_small = dataclasses.replace(vec(4).unwrapped.core.spec, n_items=10, n_candidates=None)
     with pytest.raises(InputError, match="item ids"):
         PopularAgent.from_log(log, too_small)
 
@@ -193,7 +200,7 @@ def test_popular_ties_go_to_the_lower_item_id():
     np.testing.assert_array_equal(agent.predict(obs), [[0, 1, 2], [0, 1, 2]])
 
 
-def test_oracle_is_greedy_on_the_simulator_and_beats_random():
+def test_oracle_is_greedy_on_the_simulator():
     env = vec(8)
     oracle = make_agent("oracle", env)
     obs, _ = env.reset(seed=4)
@@ -202,18 +209,25 @@ def test_oracle_is_greedy_on_the_simulator_and_beats_random():
         np.testing.assert_array_equal(action, env.unwrapped.core.primary_scores().argmax(1))
         obs, *_ = env.step(action)
 
+
+def test_oracle_ranks_candidates_greedily():
     cand = vec(4, n_candidates=10, slate_size=2)
     oracle_c = make_agent("oracle", cand)
     obs, _ = cand.reset(seed=0)
     scores = np.take_along_axis(cand.unwrapped.core.primary_scores(), obs["candidates"], 1)
     np.testing.assert_array_equal(oracle_c.predict(obs), np.argsort(-scores, 1)[:, :2])
 
+
+def test_oracle_is_greedy_in_a_single_environment():
     one = single()
     oracle_1 = make_agent("oracle", one)
     obs1, _ = one.reset(seed=0)
     assert oracle_1.predict(obs1) == int(one.unwrapped.core.primary_scores()[0].argmax())
 
-    oracle_ctr = click_rate(oracle, vec(16))
+
+def test_oracle_beats_random():
+    env = vec(8)
+    oracle_ctr = click_rate(make_agent("oracle", env), vec(16))
     random_ctr = click_rate(make_agent("random", env), vec(16))
     assert oracle_ctr > random_ctr + 0.2
 
@@ -256,9 +270,9 @@ def test_linucb_update_matches_ridge_regression():
                                    np.linalg.solve(a, x[rows].T @ rewards[rows]), atol=1e-10)
 
 
-def test_agents_refuse_an_environment_with_other_spaces():
+@pytest.mark.parametrize("name", ["popular", "linucb", "oracle"])
+def test_agents_refuse_an_environment_with_other_spaces(name):
     other = recgym.make_vec(ENV_ID, 4, world={"n_users": 50, "n_items": 30})
-    for name in ("popular", "linucb", "oracle"):
-        agent = make_agent(name, vec())
-        with pytest.raises(InputError, match=f"{name}: the environment's spaces differ"):
-            agent.attach(other)
+    agent = make_agent(name, vec())
+    with pytest.raises(InputError, match=f"{name}: the environment's spaces differ"):
+        agent.attach(other)

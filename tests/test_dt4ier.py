@@ -268,16 +268,30 @@ def test_rtg_prompt_must_be_positive(prompt):
         DT4IERConfig(rtg_prompt=prompt)
 
 
-def test_bad_settings_and_untrained_use(data):
-    with pytest.raises(InputError, match="did you mean 'drr_ave'"):
-        DT4IERConfig(obs_encoder="drr_avg")
-    with pytest.raises(InputError, match="multiple of heads"):
-        DT4IERConfig(embed_dim=30, heads=8)
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"obs_encoder": "drr_avg"}, "did you mean 'drr_ave'"),
+    ({"embed_dim": 30, "heads": 8}, "multiple of heads")], ids=["encoder-typo", "heads"])
+def test_bad_settings_are_named(settings, message):
+    with pytest.raises(InputError, match=message):
+        DT4IERConfig(**settings)
+
+
+def test_unknown_immediate_signal_is_named(data):
     with pytest.raises(InputError, match="immediate_signal"):
         make_agent("dt4ier", data[0], **SMOKE, immediate_signal="clik").fit(data[0], 1)
-    untrained = PlainDTAgent(data[0].spec, PlainDTConfig(**SMOKE))  # from spaces only
+
+
+def _untrained(data):
+    """A plain DT built from the dataset's spaces only."""
+    return PlainDTAgent(data[0].spec, PlainDTConfig(**SMOKE))
+
+
+def test_untrained_agent_refuses_to_predict(data):
     obs = {k: v[:2] for k, v in data[0].observations.items()}
     with pytest.raises(InputError, match="not been trained"):
-        untrained.predict(obs)
+        _untrained(data).predict(obs)
+
+
+def test_fit_on_an_environment_asks_for_a_dataset(data):
     with pytest.raises(InputError, match="TrajectoryDataset"):
-        untrained.fit("RecGym/Synthetic-v0", 1)
+        _untrained(data).fit("RecGym/Synthetic-v0", 1)

@@ -123,14 +123,25 @@ def test_d3rlpy_export_is_d3rlpys_own_dump(tmp_path):
                                   data.propensities)
 
 
-def test_exports_refuse_what_they_cannot_do(tmp_path, monkeypatch):
-    _, _, data = dataset()
+@pytest.fixture(scope="module")
+def one_item_data():
+    """A small one-item-per-step dataset (exports do not change it)."""
+    return dataset()[2]
+
+
+def test_export_suggests_the_format_meant(one_item_data, tmp_path):
     with pytest.raises(InputError, match="did you mean 'minari'"):
-        export_dataset(data, tmp_path / "x", "minary")
+        export_dataset(one_item_data, tmp_path / "x", "minary")
+
+
+def test_d3rlpy_export_refuses_slates(tmp_path):
     _, _, slates = dataset(slate_size=3)
     with pytest.raises(InputError, match="d3rlpy learns one item per step"):
         export_dataset(slates, tmp_path / "x", "d3rlpy")
-    empty = data.select_episodes(np.array([0]))
+
+
+def test_export_refuses_an_empty_dataset(one_item_data, tmp_path):
+    empty = one_item_data.select_episodes(np.array([0]))
     empty = TrajectoryDataset(**{**empty.__dict__, **{
         "observations": {k: v[:0] for k, v in empty.observations.items()},
         "actions": empty.actions[:0], "rewards": empty.rewards[:0],
@@ -139,6 +150,10 @@ def test_exports_refuse_what_they_cannot_do(tmp_path, monkeypatch):
         "propensities": None}})
     with pytest.raises(InputError, match="the dataset is empty"):
         export_dataset(empty, tmp_path / "x", "parquet")
+
+
+def test_export_overwrites_only_when_told_and_only_its_own_folders(one_item_data, tmp_path):
+    data = one_item_data
     export_dataset(data, tmp_path / "p", "parquet")
     with pytest.raises(InputError, match="overwrite"):
         export_dataset(data, tmp_path / "p", "d3rlpy")
@@ -147,9 +162,12 @@ def test_exports_refuse_what_they_cannot_do(tmp_path, monkeypatch):
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     with pytest.raises(InputError, match="recgym did not write it"):
         export_dataset(data, tmp_path / "mine", "parquet", overwrite=True)
+
+
+def test_minari_export_without_minari_names_the_extra(one_item_data, tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "minari", None)    # as if not installed
     with pytest.raises(InputError, match=r'pip install "recgym\[minari\]"'):
-        export_dataset(data, tmp_path / "y", "minari")
+        export_dataset(one_item_data, tmp_path / "y", "minari")
     assert not (tmp_path / "y").exists()
 
 

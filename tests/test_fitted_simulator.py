@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -160,56 +161,99 @@ class Exploit:
         return (print, ("pwned",))
 
 
-def test_corrupt_or_foreign_save_folders_give_clear_errors(sim, tmp_path):
-    folder = sim.save(tmp_path / "sim")
+@pytest.fixture(scope="module")
+def saved(sim, tmp_path_factory):
+    """The fitted simulator saved once; each damage test works on a copy."""
+    return sim.save(tmp_path_factory.mktemp("saved") / "sim")
+
+
+def _with_meta(version, drop=()):
+    """Damage: `simulator.json` of another format version (without the keys `drop`)."""
+    def damage(folder):
+        meta = json.loads((folder / "simulator.json").read_text())
+        meta = {k: v for k, v in meta.items() if k not in drop} | {"version": version}
+        (folder / "simulator.json").write_text(json.dumps(meta))
+        return folder
+    return damage
+
+
+def _truncated_weights(folder):
+    """Damage: `weights.pt` cut in half."""
     weights = (folder / "weights.pt").read_bytes()
-    meta = json.loads((folder / "simulator.json").read_text())
-    (folder / "simulator.json").write_text(json.dumps({**meta, "version": 1}))
-    with pytest.raises(SimulatorFileError, match=r"version 1 is not .*fit the simulator again"):
-        LoggedUserSimulator.load(folder)
-    # the format before calibration maps were saved
-    old = {k: v for k, v in meta.items() if k != "calibration"} | {"version": 4}
-    (folder / "simulator.json").write_text(json.dumps(old))
-    with pytest.raises(SimulatorFileError, match=r"version 4 is not .*fit the simulator again"):
-        LoggedUserSimulator.load(folder)
-    (folder / "simulator.json").write_text(json.dumps(meta))
-    with pytest.raises(SimulatorFileError, match="simulator folder not found"):
-        LoggedUserSimulator.load(tmp_path / "nothing")
     (folder / "weights.pt").write_bytes(weights[: len(weights) // 2])
-    with pytest.raises(SimulatorFileError, match=r"weights\.pt.*truncated"):
-        LoggedUserSimulator.load(folder)
-    torch.save({"x": Exploit()}, folder / "weights.pt")
-    with pytest.raises(SimulatorFileError, match=r"weights\.pt"):
-        LoggedUserSimulator.load(folder)
-    torch.save({"response.user_emb.weight": torch.zeros(3, 3)}, folder / "weights.pt")
-    with pytest.raises(SimulatorFileError, match="do not match"):
-        LoggedUserSimulator.load(folder)
-    (folder / "weights.pt").unlink()
-    with pytest.raises(SimulatorFileError, match=r"weights\.pt is missing"):
-        LoggedUserSimulator.load(folder)
-    (folder / "simulator.json").write_text("{not json")
-    with pytest.raises(SimulatorFileError, match=r"simulator\.json"):
-        LoggedUserSimulator.load(folder)
-    (folder / "simulator.json").unlink()
-    with pytest.raises(SimulatorFileError, match=r"no simulator\.json"):
+    return folder
+
+
+def _saved_as(content, name="weights.pt"):
+    """Damage: `name` replaced by `content` written with torch.save."""
+    def damage(folder):
+        torch.save(content, folder / name)
+        return folder
+    return damage
+
+
+def _written(name, text):
+    """Damage: `name` overwritten with `text`."""
+    def damage(folder):
+        (folder / name).write_text(text)
+        return folder
+    return damage
+
+
+def _removed(name):
+    """Damage: `name` deleted."""
+    def damage(folder):
+        (folder / name).unlink()
+        return folder
+    return damage
+
+
+DAMAGES = {
+    "version-1": (_with_meta(1), r"version 1 is not .*fit the simulator again"),
+    # the format before calibration maps were saved
+    "version-4": (_with_meta(4, drop=("calibration",)),
+                  r"version 4 is not .*fit the simulator again"),
+    "no-folder": (lambda folder: folder.parent / "nothing", "simulator folder not found"),
+    "truncated-weights": (_truncated_weights, r"weights\.pt.*truncated"),
+    "pickled-code": (_saved_as({"x": Exploit()}), r"weights\.pt"),
+    "foreign-weights": (_saved_as({"response.user_emb.weight": torch.zeros(3, 3)}),
+                        "do not match"),
+    "no-weights": (_removed("weights.pt"), r"weights\.pt is missing"),
+    "corrupt-json": (_written("simulator.json", "{not json"), r"simulator\.json"),
+    "no-json": (_removed("simulator.json"), r"no simulator\.json"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_corrupt_or_foreign_save_folders_give_clear_errors(saved, tmp_path, damage):
+    change, message = DAMAGES[damage]
+    folder = change(shutil.copytree(saved, tmp_path / "sim"))
+    with pytest.raises(SimulatorFileError, match=message):
         LoggedUserSimulator.load(folder)
 
 
-def test_bad_inputs_name_the_problem(truth_log, sim):
-    log = truth_log[0]
-    with pytest.raises(InputError, match=r"no signal\(s\) \['clik'\].*'click'"):
-        fit(log, SimulatorConfig(signals=("clik",), progress=False))
-    with pytest.raises(InputError, match="all continuous"):
-        fit(log, SimulatorConfig(signals=("watch_ratio",), progress=False))
-    did_you_mean = r"unknown SimulatorConfig field.*'epoch' \(did you mean 'epochs'\?\)"
-    with pytest.raises(InputError, match=did_you_mean):
-        SimulatorConfig().replace(epoch=3)
-    with pytest.raises(InputError, match="arch"):
-        SimulatorConfig(arch="transformer")
-    with pytest.raises(InputError, match="slates must have shape"):
-        sim.respond(sim.start(np.arange(2)), np.zeros(2, dtype=int), np.random.default_rng(0))
-    with pytest.raises(InputError, match="user_ids"):
-        sim.start(np.array([sim.n_users]))
+BAD_INPUTS = {
+    "unknown-signal": (lambda log, sim: fit(log, SimulatorConfig(signals=("clik",),
+                                                                 progress=False)),
+                       r"no signal\(s\) \['clik'\].*'click'"),
+    "continuous-only": (lambda log, sim: fit(log, SimulatorConfig(signals=("watch_ratio",),
+                                                                  progress=False)),
+                        "all continuous"),
+    "config-typo": (lambda log, sim: SimulatorConfig().replace(epoch=3),
+                    r"unknown SimulatorConfig field.*'epoch' \(did you mean 'epochs'\?\)"),
+    "unknown-arch": (lambda log, sim: SimulatorConfig(arch="transformer"), "arch"),
+    "slate-shape": (lambda log, sim: sim.respond(sim.start(np.arange(2)), np.zeros(2, dtype=int),
+                                                 np.random.default_rng(0)),
+                    "slates must have shape"),
+    "unknown-user": (lambda log, sim: sim.start(np.array([sim.n_users])), "user_ids"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_inputs_name_the_problem(truth_log, sim, case):
+    call, message = BAD_INPUTS[case]
+    with pytest.raises(InputError, match=message):
+        call(truth_log[0], sim)
 
 
 def test_fidelity_report_has_the_promised_shape(truth_log):

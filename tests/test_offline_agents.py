@@ -238,38 +238,65 @@ def test_a_catalogue_of_thousands_of_items(kuairand_smoke):
 
 
 # ---------------------------------------------------------------------- bad input
-def test_bad_input_gets_one_line_errors_that_name_the_fix(small, tmp_path):
+@pytest.fixture(scope="module")
+def misuse(small):
+    """What the bad-input cases need: world, dataset, a dataset logged with another
+    history length and catalogue, and an untrained CQL agent."""
     world, data = small
     other = SyntheticWorld(WorldConfig(n_users=60, n_items=30, n_topics=4), seed=0)
     other_data = episodes_from_log(other.generate_log("softmax", max_sessions=2, seed=0),
                                    CONFIG.replace(history_len=6), WEIGHTS, simulator=other,
                                    episodes_per_user=1)
-    agent = build("cql", world, data)
-    checks = [
-        (lambda: agent.fit(other_data, 5), "does not match the environment .*history_len"),
-        (lambda: agent.fit(vec(world), 5), "offline agent: fit it on a TrajectoryDataset"),
-        (lambda: agent.predict(other_data.observations), r"history_items.*dataset's settings"),
-        (lambda: evaluate(agent, ENV, n_users=4, world=world, history_len=6),
-         "another environment"),
-        (lambda: agent.observe(vec(world, config=CONFIG.replace(history_len=6))),
-         "evaluate it in an environment built with the dataset's"),
-        (lambda: agent.predict({"history_items": np.zeros(4)}), "observation dict"),
-        (lambda: make_agent("iql", data), "pass embeddings="),
-        (lambda: IQLAgent.create(data, embeddings=np.zeros((7, 3))), r"shape \(30, d\)"),
-        (lambda: make_agent("cql", data, algo_kwargs={"alhpa": 2.0}), "did you mean 'alpha'"),
-        (lambda: make_agent("cql", data, algo_kwargs={"n_critics": 0}), "d3rlpy refused"),
-        (lambda: make_agent("cql", data, gamma=2.0), r"gamma must be a number in \[0, 1\]"),
-        (lambda: make_agent("bc", data, encoder="sasrek"), "did you mean 'sasrec'"),
-        (lambda: make_agent("cql", "data.parquet"), None),
-        (lambda: make_agent("behaviour", data, policy="sofmax"), "did you mean 'softmax'"),
-    ]
-    for call, pattern in checks:
-        with pytest.raises(InputError) as info:
-            call()
-        message = str(info.value)
-        assert "\n" not in message
-        if pattern is not None:
-            assert re.search(pattern, message), message
+    return {"world": world, "data": data, "other_data": other_data,
+            "agent": build("cql", world, data)}
+
+
+BAD_INPUTS = {
+    "fit-other-dataset": (lambda m: m["agent"].fit(m["other_data"], 5),
+                          "does not match the environment .*history_len"),
+    "fit-environment": (lambda m: m["agent"].fit(vec(m["world"]), 5),
+                        "offline agent: fit it on a TrajectoryDataset"),
+    "predict-other-observations": (lambda m: m["agent"].predict(m["other_data"].observations),
+                                   r"history_items.*dataset's settings"),
+    "evaluate-other-environment": (lambda m: evaluate(m["agent"], ENV, n_users=4,
+                                                      world=m["world"], history_len=6),
+                                   "another environment"),
+    "observe-other-environment": (lambda m: m["agent"].observe(
+        vec(m["world"], config=CONFIG.replace(history_len=6))),
+        "evaluate it in an environment built with the dataset's"),
+    "predict-not-a-dict": (lambda m: m["agent"].predict({"history_items": np.zeros(4)}),
+                           "observation dict"),
+    "iql-without-embeddings": (lambda m: make_agent("iql", m["data"]), "pass embeddings="),
+    "iql-embeddings-shape": (lambda m: IQLAgent.create(m["data"], embeddings=np.zeros((7, 3))),
+                             r"shape \(30, d\)"),
+    "algo-kwargs-typo": (lambda m: make_agent("cql", m["data"], algo_kwargs={"alhpa": 2.0}),
+                         "did you mean 'alpha'"),
+    "algo-kwargs-refused": (lambda m: make_agent("cql", m["data"],
+                                                 algo_kwargs={"n_critics": 0}),
+                            "d3rlpy refused"),
+    "gamma": (lambda m: make_agent("cql", m["data"], gamma=2.0),
+              r"gamma must be a number in \[0, 1\]"),
+    "encoder-typo": (lambda m: make_agent("bc", m["data"], encoder="sasrek"),
+                     "did you mean 'sasrec'"),
+    "dataset-path": (lambda m: make_agent("cql", "data.parquet"), None),
+    "policy-typo": (lambda m: make_agent("behaviour", m["data"], policy="sofmax"),
+                    "did you mean 'softmax'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_gets_one_line_errors_that_name_the_fix(misuse, case):
+    call, pattern = BAD_INPUTS[case]
+    with pytest.raises(InputError) as info:
+        call(misuse)
+    message = str(info.value)
+    assert "\n" not in message
+    if pattern is not None:
+        assert re.search(pattern, message), message
+
+
+def test_damaged_weights_file_is_named(small, tmp_path):
+    world, data = small
     spent = build("cql", world, data).fit(data, 3)
     spent.save(tmp_path / "cql")
     (tmp_path / "cql" / "weights.pt").write_bytes(b"garbage")

@@ -187,21 +187,29 @@ def test_a_uniform_log_of_the_synthetic_world_evaluates_a_uniform_target_exactly
 
 
 # ---------------------------------------------------------------- bad input
-def test_bad_inputs_raise_one_line_errors_naming_the_fix():
-    data = chain_dataset(n_episodes=5)
-    uniform = Fixed(np.full(4, 0.25))
-    with pytest.raises(InputError, match=r"no behaviour propensities.*behaviour model"):
-        estimate(replace(data, propensities=None), uniform)
-    with pytest.raises(InputError, match=r"shape \(\d+, 3\).*must return \(\d+, 4\)"):
-        estimate(data, Fixed(np.full(3, 1 / 3)), ("pdis",))
-    with pytest.raises(InputError, match="sum to 1"):
-        estimate(data, Fixed(np.full(4, 0.5)), ("pdis",))
-    for gamma in (1.5, -0.1):
-        with pytest.raises(InputError, match=r"gamma must be a discount in \[0, 1\]"):
-            estimate(data, uniform, ("pdis",), gamma=gamma)
-    with pytest.raises(InputError, match="did you mean 'wpdis'"):
-        estimate(data, uniform, ("wpids",))
-    with pytest.raises(InputError, match="reward 'dwell'"):
-        estimate(data, uniform, ("pdis",), reward="dwell")
-    with pytest.raises(InputError, match="neither gives action probabilities nor predicts"):
-        estimate(data, object(), ("pdis",))  # type: ignore[arg-type]
+UNIFORM = Fixed(np.full(4, 0.25))
+BAD_INPUTS = {
+    "no-propensities": (lambda data: estimate(replace(data, propensities=None), UNIFORM),
+                        r"no behaviour propensities.*behaviour model"),
+    "wrong-width": (lambda data: estimate(data, Fixed(np.full(3, 1 / 3)), ("pdis",)),
+                    r"shape \(\d+, 3\).*must return \(\d+, 4\)"),
+    "not-probabilities": (lambda data: estimate(data, Fixed(np.full(4, 0.5)), ("pdis",)),
+                          "sum to 1"),
+    "gamma-above-1": (lambda data: estimate(data, UNIFORM, ("pdis",), gamma=1.5),
+                      r"gamma must be a discount in \[0, 1\]"),
+    "gamma-below-0": (lambda data: estimate(data, UNIFORM, ("pdis",), gamma=-0.1),
+                      r"gamma must be a discount in \[0, 1\]"),
+    "estimator-typo": (lambda data: estimate(data, UNIFORM, ("wpids",)),
+                       "did you mean 'wpdis'"),
+    "unknown-reward": (lambda data: estimate(data, UNIFORM, ("pdis",), reward="dwell"),
+                       "reward 'dwell'"),
+    "not-a-policy": (lambda data: estimate(data, object(), ("pdis",)),  # type: ignore[arg-type]
+                     "neither gives action probabilities nor predicts"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_inputs_raise_one_line_errors_naming_the_fix(case):
+    call, message = BAD_INPUTS[case]
+    with pytest.raises(InputError, match=message):
+        call(chain_dataset(n_episodes=5))

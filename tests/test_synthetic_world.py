@@ -131,18 +131,26 @@ def test_unsatisfied_users_leave_sooner_and_return_later(world):
     assert np.all(gaps >= world.config.min_gap_h * 3600)
 
 
-def test_bad_inputs_are_named(world):
-    state = world.start(np.arange(3))
-    with pytest.raises(InputError, match="slates must have shape"):
-        world.respond(state, np.zeros(3, dtype=int), np.random.default_rng(0))
-    with pytest.raises(InputError, match=r"outside 0\.\.199"):
-        world.respond(state, np.full((3, 1), 200), np.random.default_rng(0))
-    with pytest.raises(InputError, match="user_ids"):
-        world.start(np.array([500]))
-    with pytest.raises(InputError, match="did you mean 'click_greedy'"):
-        world.generate_log("click_gredy", n_users=3, n_days=1)
-    with pytest.raises(InputError, match=r"unknown WorldConfig field.*did you mean .n_items."):
-        WorldConfig().replace(n_itmes=3)
+BAD_INPUTS = {
+    "slate-shape": (lambda world: world.respond(world.start(np.arange(3)), np.zeros(3, dtype=int),
+                                                np.random.default_rng(0)),
+                    "slates must have shape"),
+    "unknown-item": (lambda world: world.respond(world.start(np.arange(3)), np.full((3, 1), 200),
+                                                 np.random.default_rng(0)),
+                     r"outside 0\.\.199"),
+    "unknown-user": (lambda world: world.start(np.array([500])), "user_ids"),
+    "policy-typo": (lambda world: world.generate_log("click_gredy", n_users=3, n_days=1),
+                    "did you mean 'click_greedy'"),
+    "config-typo": (lambda world: WorldConfig().replace(n_itmes=3),
+                    r"unknown WorldConfig field.*did you mean .n_items."),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_inputs_are_named(world, case):
+    call, message = BAD_INPUTS[case]
+    with pytest.raises(InputError, match=message):
+        call(world)
 
 
 def test_same_seed_gives_identical_logs_and_another_seed_does_not():
