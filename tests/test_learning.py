@@ -64,6 +64,7 @@ LEARNERS = (
     Learner("td3", 6000, {**SB3, "learning_rate": 1e-3,
                           "algo_kwargs": {"learning_starts": 1000, "buffer_size": 10_000}}),
     Learner("deers", 3000, {**NETS, **OFF}),
+    Learner("drr", 3000, {**NETS, **OFF}),
 )
 
 
