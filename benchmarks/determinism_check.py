@@ -39,6 +39,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "ppo": {"encoder": "drr_att"},  # the demo's n_steps 64 x 8 envs, batch 256, 4 epochs
     "deers": {"learning_starts": 200},
     "drr": {"encoder": "drr_ave", "learning_starts": 200},
+    "linucb": {},  # numpy only: OpenBLAS and numpy's own kernels
 }
 VARIANTS: dict[str, tuple[int, dict[str, str]]] = {
     # name: (torch.set_num_threads, extra environment variables); each one changes one
