@@ -87,6 +87,16 @@ def test_chunks_with_a_budget_train_exactly_as_one_fit():
     _assert_same(one.weights(), two.weights())
 
 
+@pytest.mark.parametrize("name", ["dqn", "a2c"])
+def test_fit_on_an_env_id_repeats_with_the_seed(name):
+    """`make_agent(name, id)` then `fit(id)` trains in an environment `fit` builds (not the
+    one the model was built with); it starts from the agent's seed, so the run repeats."""
+    settings = {**SETTINGS[name], "env_kwargs": WORLD, "n_envs": 4}
+    first, second = (make_agent(name, ENV, seed=3, **settings).fit(ENV, 48) for _ in "12")
+    _assert_same(first.weights(), second.weights())
+    _assert_same(first.training_state(), second.training_state())
+
+
 @pytest.mark.parametrize("name", ["a2c", "sac", "td3"])
 def test_training_resumes_exactly_after_save_and_load(name, tmp_path):
     """PPO and DQN are checked through whole runs (test_agents); here the other SB3

@@ -179,7 +179,11 @@ class SB3Agent(Agent):
             self.model = self._build(self.vec_env)
             self.load_weights(weights)  # parameters, optimisers and e.g. SAC's log_ent_coef
         else:
-            self.model.set_env(self.vec_env, force_reset=True)  # learning starts with a reset
+            # learning starts with a reset: seeded by the agent's seed, as SB3 seeds the
+            # environment a model is built with (otherwise a new environment, e.g. one built
+            # from an id by `fit`, would draw its users from fresh OS entropy)
+            self.vec_env.seed(self.config.seed)
+            self.model.set_env(self.vec_env, force_reset=True)
         if self._pending_training is not None:
             pending, self._pending_training = self._pending_training, None
             self.load_training_state(pending, env)
