@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from agents.determinism import deterministic_torch
 from agents.registry import load_agent
 from agents.training import AGENT_FOLDER, TrainConfig, train
 from offline_data.shared.atomic import atomic_write_bytes, replace_output_dir
@@ -51,7 +52,10 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, seed: int = 
              progress: bool = True, eval_users: int | None = None) -> pd.DataFrame:
     """Train every demo agent briefly, evaluate all on the same users and write
     `table.csv` (means and 95% intervals) and `curves.png` (return, CTR, retention and
-    depth while training). `quick` shrinks budgets to seconds (a smoke test)."""
+    depth while training). `quick` shrinks budgets to seconds (a smoke test). Torch runs
+    with one thread and fixed CPU code paths (`agents.determinism.deterministic_torch`),
+    so the table repeats bit for bit across machines with the same library versions."""
+    deterministic_torch(1)
     out = replace_output_dir(out, MARKER, {"complete": False})
     started = time.perf_counter()
     users = eval_users or (16 if quick else 300)

@@ -15,7 +15,7 @@ evaluated on the same fresh users as the online leaderboard):
 - deers:        DEERS at its demo budget (the goal: DRR-att at least as good)
 
     python benchmarks/drr_ablation.py [--seeds 3] [--users 500] [--variants paper,+items]
-        [--out runs/drr_ablation] [--json FILE] [--threads 1]
+        [--out runs/drr_ablation] [--json FILE]
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import json
 import warnings
 from pathlib import Path
 
-import torch
 from leaderboard_online import seeds_row
 
 from agents.demo import DemoAgent
+from agents.determinism import deterministic_torch
 from offline_data import InputError
 from offline_data.shared.atomic import replace_output_dir
 
@@ -56,10 +56,9 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", default="runs/drr_ablation", help="folder for the runs")
     parser.add_argument("--json", default=None, help="also write the results to this file")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    torch.set_num_threads(args.threads)
+    deterministic_torch(1)  # as the demo and the leaderboard
     names = args.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 import recgym
 from agents import make_agent
+from agents.determinism import deterministic_torch
 from offline_data import InputError, load_movielens
 from recgym.evaluate import t_interval
 from recgym.replay_eval import METRICS, replay_ceiling, replay_evaluate
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    torch.set_num_threads(1)
+    deterministic_torch(1)
     if not Path(args.data, "u.data").exists():
         raise SystemExit(f"error: no MovieLens-100k at {args.data} (u.data missing); pass "
                          "--data DIR")

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from agents.demo import FULL, TABLE_METRICS, DemoAgent, train_and_evaluate
+from agents.determinism import deterministic_torch
 from offline_data import InputError
 from offline_data.shared.atomic import replace_output_dir
 from recgym.evaluate import summary_table
@@ -77,6 +78,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    deterministic_torch(1)  # as the demo: one thread, fixed CPU code paths
     try:  # replace only a folder an earlier leaderboard wrote
         out = replace_output_dir(args.out, MARKER, {"seeds": args.seeds, "users": args.users})
     except InputError as error:
