@@ -14,7 +14,7 @@ evaluated on the same fresh users as the online leaderboard):
                 refine=10, item_dim=0)
 - deers:        DEERS at its demo budget (the goal: DRR-att at least as good)
 
-    python benchmarks/drr_ablation.py [--seeds 3] [--users 500] [--variants paper,+items]
+    python benchmarks/drr_ablation.py [--seeds 3] [--users 500] [--variants +refine,deers,...]
         [--out runs/drr_ablation] [--json FILE]
 """
 
@@ -53,7 +53,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--users", type=int, default=500)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default="+refine,deers,paper,+items",
+                        help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--out", default="runs/drr_ablation", help="folder for the runs")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args()

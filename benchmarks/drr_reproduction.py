@@ -13,7 +13,7 @@ check of the paper's ordering, and the ceiling: each test user's best remaining 
 in order (`recgym.replay_eval.replay_ceiling`), the most any policy can get.
 
     python benchmarks/drr_reproduction.py [--data ../shared/data/movielens-100k]
-        [--seeds 3] [--steps 20000] [--methods drr-att,deers] [--scale centered]
+        [--seeds 3] [--steps 10000] [--methods drr-att,deers] [--scale centered]
         [--state-size 5] [--positive 4] [--episode-steps 20] [--json FILE]
 """
 
@@ -123,7 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="MovieLens-100k folder")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=20_000, help="training steps a method")
+    parser.add_argument("--steps", type=int, default=10_000, help="training steps a method")
     parser.add_argument("--methods", default=None, help="comma-separated subset of "
                         + ", ".join(METHODS))
     parser.add_argument("--scale", default="centered", help="'centered' (r-3)/2 or 'unit' r/5")

@@ -132,10 +132,12 @@ class RatingReplay:
         self.rated = np.full((self.n_users, max(int(counts.max()), 1)), -1, np.int64)
         self.rated[user, pos_in_user] = item
         positive_rows = ratings >= self.threshold
+        # each positive rating's rank in time within its user (rows are sorted by user)
+        positive_at = np.flatnonzero(positive_rows)
+        positive_users = user[positive_at]
         rank = np.zeros(len(user), np.int64)
-        for u_rows in np.split(np.flatnonzero(positive_rows), np.cumsum(
-                np.bincount(user[positive_rows], minlength=self.n_users))[:-1]):
-            rank[u_rows] = np.arange(len(u_rows))
+        rank[positive_at] = (np.arange(len(positive_at))
+                             - np.searchsorted(positive_users, positive_users, side="left"))
         first = positive_rows & (rank < state_size)
         self.initial = np.full((self.n_users, state_size), self.n_items, np.int64)
         # most recent first: the state_size-th positive in slot 0
