@@ -14,6 +14,9 @@ evaluated on the same fresh users as the online leaderboard):
                 refine=10, item_dim=0)
 - deers:        DEERS at its demo budget (the goal: DRR-att at least as good)
 
+By default the library's DRR and DEERS (the goal's comparison); name the others with
+`--variants` (each takes about 3 x 30,000 steps).
+
     python benchmarks/drr_ablation.py [--seeds 3] [--users 500] [--variants +refine,deers,...]
         [--out runs/drr_ablation] [--json FILE]
 """
@@ -53,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--users", type=int, default=500)
-    parser.add_argument("--variants", default="+refine,deers,paper,+items",
+    parser.add_argument("--variants", default="+refine,deers",
                         help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--out", default="runs/drr_ablation", help="folder for the runs")
     parser.add_argument("--json", default=None, help="also write the results to this file")
