@@ -24,7 +24,8 @@ def replay_evaluate(agent: Policy, env: RecVectorEnv, k: int = 20, seed: int = 0
     and return one row per user: `user_id`, `steps`, `avg_reward` (mean normalised
     rating over the episode), `precision` (share of positive recommendations among the
     first min(k, steps)), `ndcg` and `map` (at k, over the user's positive items that
-    were not in the initial state). `replay_summary` gives means and 95% intervals."""
+    were not in the initial state; 0 for a user with none left, as no ranking can
+    score). `replay_summary` gives means and 95% intervals."""
     replay = env.simulator
     if not isinstance(replay, RatingReplay):
         raise InputError("replay_evaluate needs a RecGym/LoggedReplay-v0 vector environment")
