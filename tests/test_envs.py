@@ -12,7 +12,7 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import recgym
-from offline_data import InputError
+from offline_data import InputError, load_movielens
 from recgym.wrappers import (
     ContinuousAction,
     FlattenHistory,
@@ -46,6 +46,9 @@ def registry_kwargs(env_id, logged_sim, sim_set, tmp_path_factory, request):
         return {**base, "simulator": logged_sim}
     if env_id == "RecGym/SimSet-v0":
         return {**base, "simulator_set": sim_set, "members": "all"}
+    if env_id == "RecGym/LoggedReplay-v0":
+        log = load_movielens(request.getfixturevalue("movielens_dir"))
+        return {**base, "log": log, "replay_kwargs": {"state_size": 2, "positive": 3}}
     cache = tmp_path_factory.mktemp("cache")
     if env_id == "RecGym/KuaiRand-v0":
         folder, name = request.getfixturevalue("kuairand_smoke")
