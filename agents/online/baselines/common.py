@@ -116,3 +116,13 @@ class ReadsHiddenState(CountingOnly):
         self.check_spaces(env)
         self.env = env
         return env
+
+    def attached(self, obs: Any) -> tuple[dict[str, np.ndarray], Any]:
+        """(the checked batch of `obs`, the attached environment's core); `InputError` if
+        no environment is attached."""
+        if self.env is None:
+            raise InputError(f"the {self.name} reads the environment's hidden state: attach "
+                             "it to the environment first (agent.attach(env)), or build it "
+                             f"with make_agent('{self.name}', env)")
+        batch = checked_batch(obs, self.spec)
+        return batch, attached_core(self.name, self.env, batch)

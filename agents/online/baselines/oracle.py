@@ -11,12 +11,9 @@ from agents.base import is_batched
 from agents.online.baselines.common import (
     ReadsHiddenState,
     as_action,
-    attached_core,
-    checked_batch,
     rank,
 )
 from offline_data.shared.config import ConfigMixin
-from offline_data.shared.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -44,12 +41,7 @@ class OracleAgent(ReadsHiddenState):
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
         """The items (or candidates) with the highest true primary-signal probability for
         the attached environment's current users."""
-        if self.env is None:
-            raise InputError("the oracle reads the simulator's hidden state: attach it to "
-                             "the environment first (agent.attach(env)), or build it with "
-                             "make_agent('oracle', env)")
-        batch = checked_batch(obs, self.spec)
-        core = attached_core("oracle", self.env, batch)
+        batch, core = self.attached(obs)
         scores = np.asarray(core.primary_scores(), dtype=np.float64)
         return as_action(rank(scores, batch, self.spec), is_batched(obs),
                          self.spec.slate_size)

@@ -12,8 +12,6 @@ from agents.base import is_batched, unwrap_env
 from agents.online.baselines.common import (
     ReadsHiddenState,
     as_action,
-    attached_core,
-    checked_batch,
     excluding_seen,
     n_choices,
 )
@@ -164,12 +162,7 @@ class PlannerAgent(ReadsHiddenState):
     def predict(self, obs: dict[str, Any], deterministic: bool = True) -> Any:
         """The planned items (or candidate indices) for the attached environment's current
         users."""
-        if self.env is None:
-            raise InputError("the planner simulates the environment's hidden state: attach "
-                             "it to the environment first (agent.attach(env)), or build it "
-                             "with make_agent('planner', env)")
-        batch = checked_batch(obs, self.spec)
-        core = attached_core("planner", self.env, batch)
+        batch, core = self.attached(obs)
         if self.config.rank_by == "click":
             scores = np.asarray(core.primary_scores(), dtype=np.float64)
         else:  # in blocks of at most _BLOCK (row, item) pairs, as primary_scores does
