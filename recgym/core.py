@@ -153,13 +153,13 @@ class RecCore:
         assert self.candidates is not None
         b = self.n if index is None else len(index)
         rng = self.rng if index is None else self.rng.rows(index)
+        rows = slice(None) if index is None else index
         if self._offers is not None:
             state = self.state if index is None else self.state.take(index)
-            offered = self._offers.candidates(state, self.candidates.shape[1], rng)
-            self.candidates[slice(None) if index is None else index] = offered
-            return
-        rows = slice(None) if index is None else index
-        self.candidates[rows] = self.candidate_lists(rng, b)
+            self.candidates[rows] = self._offers.candidates(state, self.candidates.shape[1],
+                                                            rng)
+        else:
+            self.candidates[rows] = self.candidate_lists(rng, b)
 
     def candidate_lists(self, rng: RandomSource, b: int) -> np.ndarray:
         """(b, n_candidates) distinct item ids drawn as candidate mode draws each step's
