@@ -12,6 +12,7 @@ from scipy.stats import spearmanr
 import recgym
 from agents import load_agent, make_agent
 from agents.online.baselines import LinUCBAgent, OracleAgent, PopularAgent, RandomAgent
+from agents.registry import agent_class
 from offline_data.shared.errors import InputError
 from simulators import synthetic_log
 from simulators.world_config import WorldConfig
@@ -232,16 +233,17 @@ def test_oracle_beats_random():
     assert oracle_ctr > random_ctr + 0.2
 
 
-def test_unattached_oracle_raises_input_error(tmp_path):
+@pytest.mark.parametrize("name", ["oracle", "planner"])
+def test_unattached_hidden_state_reader_raises_input_error(name, tmp_path):
     env = vec(2)
     obs, _ = env.reset(seed=0)
     with pytest.raises(InputError, match="attach"):
-        OracleAgent(env.unwrapped.core.spec).predict(obs)
-    make_agent("oracle", env).save(tmp_path / "oracle")
+        agent_class(name)(env.unwrapped.core.spec).predict(obs)
+    make_agent(name, env).save(tmp_path / name)
     with pytest.raises(InputError, match="attach"):
-        load_agent(tmp_path / "oracle").predict(obs)
+        load_agent(tmp_path / name).predict(obs)
     with pytest.raises(InputError, match="not the current one"):
-        make_agent("oracle", vec(3)).predict(obs)
+        make_agent(name, vec(3)).predict(obs)
 
 
 def test_linucb_learns_to_beat_random():
