@@ -101,8 +101,11 @@ def plot_runs(runs: Sequence[str | Path], out: str | Path,
     for k in range(len(names), rows * cols):
         axes[k // cols][k % cols].axis("off")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
+    longest = max((len(label) for label in labels), default=0)
+    ncol = max(1, min(len(labels), 5 if longest <= 18 else 2 if longest <= 36 * cols else 1))
+    legend_rows = int(np.ceil(len(labels) / ncol))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08 if len(labels) <= 5 else 0.14, 1, 1))
+    fig.tight_layout(rect=(0, min(0.5, 0.03 + 0.05 * legend_rows / rows), 1, 1))
     return write_figure(fig, out, overwrite=overwrite)

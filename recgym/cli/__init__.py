@@ -1,7 +1,7 @@
 """The `recgym` command line. Bad input prints one line on stderr and exits with status 2.
 
 Commands live in the modules of this package, one per command group (`data`, `sim`,
-`train`, `plot`, `demo`), which register themselves on the shared app (`app`);
+`train`, `plot`, `demo`, `sweep`), which register themselves on the shared app (`app`);
 anything from `agents` is imported lazily inside its command.
 """
 
@@ -14,7 +14,7 @@ from typing import Protocol, cast
 import typer
 
 from offline_data import InputError
-from recgym.cli import data, demo, offline, plot, sim, train  # noqa: F401  (register them)
+from recgym.cli import data, demo, offline, plot, sim, sweep, train  # noqa: F401  (register them)
 from recgym.cli.app import app
 
 
