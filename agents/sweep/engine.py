@@ -25,8 +25,13 @@ from offline_data.shared.errors import InputError
 RAY_EXTRA = "pip install 'recgym[ray]'"
 CONNECT_TIMEOUT_S = 5.0
 RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+FINISHED = "job_finished"
 Report = Callable[[dict[str, Any]], None]
 Job = Callable[[Any, Report], None]
+
+
+class JobsStoppedError(InputError):
+    """Jobs were stopped (Ctrl-C) before all finished; Tune's state allows resuming."""
 
 
 @dataclass(frozen=True)
@@ -101,13 +106,24 @@ def run_jobs(job: Job, items: Sequence[Any], *, storage: Path, name: str,
              metric: str | None = None, mode: str | None = None) -> list[dict[str, Any]]:
     """Run `job(item, report)` for every item as a Tune trial; returns, per item in order,
     the last metrics it reported (`{}` for one that reported nothing) plus `error` (the
-    error's text) for one that failed. Tune's state goes to `storage/name`; `resume`
-    restores it (refused when there is none)."""
+    error's text) for one that failed; `JobsStoppedError` when a job was stopped (Ctrl-C) before
+    it finished. Tune's state goes to `storage/name`; `resume` restores it (refused when
+    there is none)."""
     start_ray(options)
     from ray import tune
 
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)  # our messages say what happened
+
     def trainable(config: dict[str, Any]) -> None:
-        job(items[config["index"]], tune.report)
+        last: dict[str, Any] = {}
+
+        def report(metrics: dict[str, Any]) -> None:
+            last.clear()
+            last.update(metrics)
+            tune.report(metrics)
+
+        job(items[config["index"]], report)
+        tune.report({**last, FINISHED: True})  # what tells a finished job from a stopped one
 
     resources = tune.with_resources(trainable, {"cpu": options.cpus_per_job})
     experiment = (storage / name).resolve()
@@ -133,11 +149,17 @@ def run_jobs(job: Job, items: Sequence[Any], *, storage: Path, name: str,
     found: list[dict[str, Any]] = [{} for _ in items]
     for position in range(len(grid)):
         result = grid[position]
+        if "index" not in (result.config or {}):  # stopped before it started
+            continue
         index = int((result.config or {})["index"])
         found[index] = dict(result.metrics or {})
         if result.error is not None:
             found[index]["error"] = str(result.error).strip().splitlines()[-1]
-    return found
+    stopped = [r for r in found if not r.get(FINISHED) and "error" not in r]
+    if stopped:
+        raise JobsStoppedError(f"interrupted: {len(items) - len(stopped)} of {len(items)} jobs "
+                          "finished")
+    return [{k: v for k, v in r.items() if k != FINISHED} for r in found]
 
 
 def stop_ray() -> None:

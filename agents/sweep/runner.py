@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from agents.sweep.config import SweepConfig, Trial, plan_trials
-from agents.sweep.engine import EngineOptions, require_ray, run_jobs
+from agents.sweep.engine import EngineOptions, JobsStoppedError, require_ray, run_jobs
 from agents.sweep.summary import sweep_table, write_summary
 from agents.sweep.trial import TrialJob
 from offline_data.shared.atomic import atomic_write_bytes, check_output_dir
@@ -79,9 +79,13 @@ def run_sweep(config: SweepConfig, out: str | Path, *, options: EngineOptions | 
     out = Path(out).resolve()
     trials = plan_trials(config, (root or Path.cwd()).resolve())
     prepare_folder(out, sweep_record(config, trials), resume=resume, overwrite=overwrite)
-    results = run_jobs(TrialJob(config.kind, out / TRIALS), trials, storage=out, name=TUNE,
-                       options=options or EngineOptions(), resume=resume,
-                       metric=config.metric, mode=config.mode)
+    try:
+        results = run_jobs(TrialJob(config.kind, out / TRIALS), trials, storage=out,
+                           name=TUNE, options=options or EngineOptions(), resume=resume,
+                           metric=config.metric, mode=config.mode)
+    except JobsStoppedError as stop:
+        raise JobsStoppedError(f"sweep {stop}; continue it with `recgym sweep --out {out} "
+                          "--resume`") from None
     failed = {t.name: r["error"] for t, r in zip(trials, results, strict=True) if "error" in r}
     table = sweep_table(trials, out / TRIALS, config.metric, config.mode)
     files = write_summary(table, trials, out / TRIALS, out, config.metric)
