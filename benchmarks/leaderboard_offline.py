@@ -44,6 +44,12 @@ episodes (one seed).
     python benchmarks/leaderboard_offline.py [--seeds 3] [--users 1200] [--items 150]
         [--steps 3000] [--eval-users 1000] [--part synthetic|kuairand|all]
         [--kuairand-steps 1500] [--agents bc,cql,...] [--agent-kwargs JSON] [--json]
+        [--out runs/leaderboard_offline] [--engine local|ray] [--address ray://host:10001]
+        [--max-concurrent N]
+
+With `--engine ray` the synthetic part's (behaviour policy, seed) blocks are trials on Ray
+Tune (`recgym[ray]`): a Ray started here on this machine's cores, or the cluster at
+`--address`; each writes its rows to `--out`.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ import argparse
 import json
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +68,10 @@ import torch
 from bench_offline_agents import KUAIRAND, make
 
 from agents.offline import BehaviourAgent, BehaviourConfig
+from agents.sweep.engine import EngineOptions, Report
+from agents.sweep.jobs import add_engine_options, map_jobs
+from offline_data.shared.atomic import replace_output_dir
+from offline_data.shared.errors import InputError
 from recgym import EnvConfig
 from recgym.evaluate import evaluate, summary_table
 from recgym.offline import TrajectoryDataset, episodes_from_log
@@ -73,6 +84,7 @@ LEARNERS = ("bc", "bcq", "cql", "discrete_sac", "double_dqn", "iql")
 ESTIMATORS = ("pdis", "wpdis", "dr", "fqe")
 METRICS = ("total_return", "ctr", "retention", "depth")
 EVAL_SEED = 50_000
+MARKER = "leaderboard_offline.json"
 
 
 def behaviour_settings(name: str, explore: float) -> dict[str, Any]:
@@ -136,59 +148,113 @@ def aggregate(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ synthetic
-def synthetic(args: argparse.Namespace) -> dict[str, Any]:
-    """One leaderboard per behaviour policy in the synthetic world."""
+def seed_runs(policy_name: str, seed: int, args: argparse.Namespace
+              ) -> tuple[dict[str, dict[str, Any]], float]:
+    """One seed of one behaviour policy's leaderboard: a fresh log, its episodes, and every
+    learner trained on them and scored (truth and OPE); returns the runs by row name and
+    the logged return."""
     world = SyntheticWorld(WorldConfig(n_users=max(2000, args.users), n_items=args.items),
                            seed=0)
     config = EnvConfig()
+    policy = behaviour_policy(policy_name, args.explore)
+    runs: dict[str, dict[str, Any]] = {}
+    start = time.perf_counter()
+    log = world.generate_log(policy, n_users=args.users,
+                             max_sessions=config.max_sessions + 1, seed=1000 + seed)
+    data = episodes_from_log(log, config, args.reward_weights, simulator=world,
+                             episodes_per_user=1)
+    train, held = data.split_by_user(args.held_out, seed=seed)
+    logged = float(data.episode_returns().mean())
+    env_kwargs = {"world": world, "config": config, "reward_weights": data.reward_weights}
+    print(f"[{policy_name} seed {seed}] {train.n_episodes} training episodes "
+          f"({train.n_steps} steps), {held.n_episodes} held out; logged return "
+          f"{logged:.2f}; built in {time.perf_counter() - start:.1f} s", flush=True)
+    eval_seed = EVAL_SEED + 10_000 * seed
+
+    behaviour = BehaviourAgent.create(train, BehaviourConfig(
+        seed=seed, **behaviour_settings(policy_name, args.explore)))
+    runs["behaviour"] = {
+        "episodes": truth(behaviour, "RecGym/Synthetic-v0", args.eval_users, eval_seed,
+                          **env_kwargs),
+        "ope": on_policy(held) if seed < args.ope_seeds else {}}
+    for name in args.agents:
+        start = time.perf_counter()
+        agent = make(name, train, seed, world, args.agent_kwargs)
+        agent.fit(train, args.steps)
+        fit_s = time.perf_counter() - start
+        episodes = truth(agent, "RecGym/Synthetic-v0", args.eval_users, eval_seed,
+                         **env_kwargs)
+        start = time.perf_counter()
+        ope = off_policy(held, agent, args, seed) if seed < args.ope_seeds else {}
+        runs[name] = {"episodes": episodes, "ope": ope, "fit_s": fit_s}
+        line = (f"  {name}: true return {episodes['total_return'].mean():.2f}, "
+                + ", ".join(f"{k} {v[0]:.2f}" for k, v in ope.items())
+                + f" (fit {fit_s:.0f} s, OPE {time.perf_counter() - start:.0f} s)")
+        if getattr(agent, "stochastic", False):
+            greedy = evaluate(agent, "RecGym/Synthetic-v0", n_users=args.eval_users,
+                              seed=eval_seed, **env_kwargs).attrs["episodes"]
+            runs[f"{name} (greedy)"] = {"episodes": greedy[list(METRICS)], "ope": {}}
+            line += f"; greedy {greedy['total_return'].mean():.2f}"
+        print(line, flush=True)
+    return runs, logged
+
+
+@dataclass(frozen=True)
+class SeedJob:
+    """`seed_runs` of one (behaviour policy, seed), written to `out/<policy>-<seed>/`
+    (`runs.json`, and each row's episodes as `<i>.csv`): a job for `map_jobs`."""
+
+    args: argparse.Namespace
+    out: Path
+
+    def __call__(self, item: tuple[str, int], report: Report) -> None:
+        """Run one seed, write its results and report its seconds."""
+        torch.set_num_threads(self.args.threads)
+        warnings.simplefilter("ignore")
+        started = time.perf_counter()
+        runs, logged = seed_runs(*item, self.args)
+        folder = self.out / f"{item[0]}-{item[1]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, run in enumerate(runs.values()):
+            run["episodes"].to_csv(folder / f"{i}.csv", index=False)
+        meta = {"logged": logged, "runs": [{"name": name, "ope": run["ope"],
+                                            "fit_s": run.get("fit_s", 0.0)}
+                                           for name, run in runs.items()]}
+        (folder / "runs.json").write_text(json.dumps(meta))
+        report({"seconds": time.perf_counter() - started})
+
+
+def read_seed(folder: Path) -> tuple[dict[str, dict[str, Any]], float]:
+    """What a `SeedJob` wrote: the runs by row name and the logged return."""
+    meta = json.loads((folder / "runs.json").read_text())
+    runs = {run["name"]: {"episodes": pd.read_csv(folder / f"{i}.csv"), "ope": run["ope"],
+                          "fit_s": run["fit_s"]} for i, run in enumerate(meta["runs"])}
+    return runs, float(meta["logged"])
+
+
+def synthetic(args: argparse.Namespace) -> dict[str, Any]:
+    """One leaderboard per behaviour policy in the synthetic world (the (policy, seed)
+    blocks run with `--engine`: here one by one, or as trials on Ray Tune)."""
+    items = [(policy_name, seed) for policy_name in args.logs for seed in range(args.seeds)]
+    try:
+        out_dir = replace_output_dir(args.out, MARKER, {"args": str(vars(args))})
+        done = map_jobs(SeedJob(args, out_dir), items, engine=args.engine, storage=out_dir,
+                        name="tune", options=EngineOptions(args.address, args.max_concurrent))
+    except InputError as error:
+        raise SystemExit(f"error: {error}") from None
+    failed = [f"{p} seed {s}: {r['error']}" for (p, s), r in zip(items, done, strict=True)
+              if "error" in r]
+    if failed:
+        raise SystemExit("error: " + "; ".join(failed))
     out: dict[str, Any] = {}
     for policy_name in args.logs:
-        policy = behaviour_policy(policy_name, args.explore)
         runs: dict[str, list[dict[str, Any]]] = {}
         logged = []
         for seed in range(args.seeds):
-            start = time.perf_counter()
-            log = world.generate_log(policy, n_users=args.users,
-                                     max_sessions=config.max_sessions + 1, seed=1000 + seed)
-            data = episodes_from_log(log, config, args.reward_weights, simulator=world,
-                                     episodes_per_user=1)
-            train, held = data.split_by_user(args.held_out, seed=seed)
-            logged.append(float(data.episode_returns().mean()))
-            env_kwargs = {"world": world, "config": config,
-                          "reward_weights": data.reward_weights}
-            print(f"[{policy_name} seed {seed}] {train.n_episodes} training episodes "
-                  f"({train.n_steps} steps), {held.n_episodes} held out; logged return "
-                  f"{logged[-1]:.2f}; built in {time.perf_counter() - start:.1f} s",
-                  flush=True)
-            eval_seed = EVAL_SEED + 10_000 * seed
-
-            behaviour = BehaviourAgent.create(train, BehaviourConfig(
-                seed=seed, **behaviour_settings(policy_name, args.explore)))
-            runs.setdefault("behaviour", []).append({
-                "episodes": truth(behaviour, "RecGym/Synthetic-v0", args.eval_users,
-                                  eval_seed, **env_kwargs),
-                "ope": on_policy(held) if seed < args.ope_seeds else {}})
-            for name in args.agents:
-                start = time.perf_counter()
-                agent = make(name, train, seed, world, args.agent_kwargs)
-                agent.fit(train, args.steps)
-                fit_s = time.perf_counter() - start
-                episodes = truth(agent, "RecGym/Synthetic-v0", args.eval_users, eval_seed,
-                                 **env_kwargs)
-                start = time.perf_counter()
-                ope = off_policy(held, agent, args, seed) if seed < args.ope_seeds else {}
-                runs.setdefault(name, []).append({"episodes": episodes, "ope": ope,
-                                                  "fit_s": fit_s})
-                line = (f"  {name}: true return {episodes['total_return'].mean():.2f}, "
-                        + ", ".join(f"{k} {v[0]:.2f}" for k, v in ope.items())
-                        + f" (fit {fit_s:.0f} s, OPE {time.perf_counter() - start:.0f} s)")
-                if getattr(agent, "stochastic", False):
-                    greedy = evaluate(agent, "RecGym/Synthetic-v0", n_users=args.eval_users,
-                                      seed=eval_seed, **env_kwargs).attrs["episodes"]
-                    runs.setdefault(f"{name} (greedy)", []).append(
-                        {"episodes": greedy[list(METRICS)], "ope": {}})
-                    line += f"; greedy {greedy['total_return'].mean():.2f}"
-                print(line, flush=True)
+            seed_result, logged_return = read_seed(out_dir / f"{policy_name}-{seed}")
+            logged.append(logged_return)
+            for name, run in seed_result.items():
+                runs.setdefault(name, []).append(run)
         out[policy_name] = {"rows": {k: aggregate(v) for k, v in runs.items()},
                             "logged_return": logged,
                             "explore": args.explore}
@@ -335,6 +401,9 @@ def main() -> None:
                              "environment's, click + 5 x retention)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    parser.add_argument("--out", default="runs/leaderboard_offline",
+                        help="folder for each synthetic seed's results (and Ray's state)")
+    add_engine_options(parser)
     args = parser.parse_args()
     args.agents = [a for a in args.agents.split(",") if a]
     args.logs = [a for a in args.logs.split(",") if a]

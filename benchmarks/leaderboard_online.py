@@ -9,6 +9,11 @@ its return.
 
     python benchmarks/leaderboard_online.py [--seeds 3] [--users 500] [--json]
                                             [--out runs/leaderboard] [--agents ppo,dqn]
+                                            [--engine local|ray] [--address ray://host:10001]
+                                            [--max-concurrent N]
+
+With `--engine ray` the (agent, seed) runs are trials on Ray Tune (`recgym[ray]`): a Ray
+started here on this machine's cores, or the cluster at `--address`.
 """
 
 from __future__ import annotations
@@ -17,41 +22,59 @@ import argparse
 import json
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from agents.demo import FULL, TABLE_METRICS, DemoAgent, train_and_evaluate
 from agents.determinism import deterministic_torch
+from agents.sweep.engine import EngineOptions, Report
+from agents.sweep.jobs import add_engine_options, map_jobs
 from offline_data import InputError
 from offline_data.shared.atomic import replace_output_dir
 from recgym.evaluate import summary_table
 
 MARKER = "leaderboard.json"
+EPISODES = "episodes.csv"
 
 
 PLANNER = DemoAgent("planner", "planner (ceiling)", 1)
 """The planning oracle: it reads the true user state and plans for the combined reward."""
 
 
-def seeds_row(contestant: DemoAgent, out: Path, seeds: int, users: int) -> dict[str, Any]:
-    """Train and evaluate one contestant for seeds 0..seeds-1 on `users` fresh users each:
-    per metric the mean over seeds, the return's seed sd and pooled 95% interval, and
-    the seconds per seed."""
-    started = time.perf_counter()
-    episodes, means = [], []
-    for seed in range(seeds):
-        table = train_and_evaluate(contestant, out / f"{contestant.agent}-{seed}", seed=seed,
-                                   quick=False, eval_users=100, env_kwargs={},
-                                   progress=False, final_users=users)
-        episodes.append(table.attrs["episodes"])
-        means.append(table["mean"])
+@dataclass(frozen=True)
+class SeedJob:
+    """Train and evaluate one (contestant, seed) into `out/<agent>-<seed>/` (a run folder
+    plus `episodes.csv`, the final evaluation's users): a job for `map_jobs`."""
+
+    out: Path
+    users: int
+
+    def __call__(self, item: tuple[DemoAgent, int], report: Report) -> None:
+        """Run one seed and report its seconds."""
+        contestant, seed = item
+        deterministic_torch(1)  # as the demo: one thread, fixed CPU code paths
+        started = time.perf_counter()
+        folder = self.out / f"{contestant.agent}-{seed}"
+        table = train_and_evaluate(contestant, folder, seed=seed, quick=False,
+                                   eval_users=100, env_kwargs={}, progress=False,
+                                   final_users=self.users)
+        table.attrs["episodes"].to_csv(folder / EPISODES, index=False)
+        report({"seconds": time.perf_counter() - started})
+
+
+def seeds_row(contestant: DemoAgent, out: Path, seconds: list[float]) -> dict[str, Any]:
+    """One contestant's row from its seeds' `episodes.csv`: per metric the mean over seeds,
+    the return's seed sd and pooled 95% interval, and the seconds per seed."""
+    episodes = [pd.read_csv(out / f"{contestant.agent}-{seed}" / EPISODES)
+                for seed in range(len(seconds))]
     pooled = summary_table(pd.concat(episodes).drop(columns="user_id"))
-    seed_means = pd.DataFrame(means)
+    seed_means = pd.DataFrame([e.drop(columns="user_id").mean() for e in episodes])
     row: dict[str, Any] = {"agent": contestant.label, "steps": contestant.steps,
-                           "seconds_per_seed": round((time.perf_counter() - started) / seeds,
-                                                     1)}
+                           "seconds_per_seed": round(float(np.mean(seconds)), 1)}
     for metric in TABLE_METRICS:
         if metric in seed_means:
             row[metric] = round(float(seed_means[metric].mean()), 4)
@@ -76,6 +99,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/leaderboard", help="folder for the runs")
     parser.add_argument("--agents", default=None, help="comma-separated subset")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_engine_options(parser)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     deterministic_torch(1)  # as the demo: one thread, fixed CPU code paths
@@ -85,12 +109,23 @@ def main() -> None:
         raise SystemExit(f"error: {error}") from None
     chosen = [c for c in [*FULL, PLANNER]
               if args.agents is None or c.agent in args.agents.split(",")]
+    items = [(contestant, seed) for contestant in chosen for seed in range(args.seeds)]
+    try:
+        done = map_jobs(SeedJob(out, args.users), items, engine=args.engine, storage=out,
+                        name="tune", options=EngineOptions(args.address, args.max_concurrent))
+    except InputError as error:
+        raise SystemExit(f"error: {error}") from None
+    failed = [f"{c.agent} seed {s}: {r['error']}" for (c, s), r in zip(items, done, strict=True)
+              if "error" in r]
+    if failed:
+        raise SystemExit("error: " + "; ".join(failed))
     rows = []
     for contestant in chosen:
-        row = seeds_row(contestant, out, args.seeds, args.users)
-        rows.append(row)
+        seconds = [r["seconds"] for (c, _), r in zip(items, done, strict=True)
+                   if c == contestant]
+        rows.append(seeds_row(contestant, out, seconds))
         if not args.json:
-            print(json.dumps(row), flush=True)
+            print(json.dumps(rows[-1]), flush=True)
     add_fraction_of(rows, PLANNER.label)
     if args.json:
         print(json.dumps({"seeds": args.seeds, "users": args.users, "results": rows}))

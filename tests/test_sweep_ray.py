@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from offline_data import InputError
 from recgym.cli import main
 from recgym.runs import read_run
 
@@ -172,3 +173,23 @@ def test_nothing_but_the_sweep_engine_imports_ray() -> None:
                  if any(line.strip().startswith(("import ray", "from ray"))
                         for line in p.read_text().splitlines())]
     assert importers == ["agents/sweep/engine.py"]
+
+
+def test_map_jobs_gives_the_same_results_here_and_on_ray(tmp_path: Path) -> None:
+    from agents.sweep.engine import EngineOptions
+    from agents.sweep.jobs import map_jobs
+
+    def job(item: int, report) -> None:
+        if item == 3:
+            raise ValueError("item 3 is bad")
+        report({"square": item * item})
+        report({"square": item * item, "item": item})
+
+    local = map_jobs(job, [1, 2], engine="local", storage=tmp_path, name="local")
+    on_ray = map_jobs(job, [1, 2, 3], engine="ray", storage=tmp_path, name="ray",
+                      options=EngineOptions(max_concurrent=2))
+    assert local == [{"square": 1, "item": 1}, {"square": 4, "item": 2}]
+    assert [{k: r[k] for k in ("square", "item")} for r in on_ray[:2]] == local
+    assert "item 3 is bad" in on_ray[2]["error"]
+    with pytest.raises(InputError, match="--engine must be one of local, ray"):
+        map_jobs(job, [1], engine="dask", storage=tmp_path, name="x")

@@ -95,8 +95,10 @@ def start_ray(options: EngineOptions) -> Any:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(f"--address {options.address}: cannot join the Ray cluster "
                              f"({first})") from None
-    else:  # Ray's default token authentication, without its notice about it
+    else:  # Ray's default token authentication, without its notice about it; trials at
+        # the priority a plain `recgym train` has (Ray's workers default to nice 15)
         logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=os.cpu_count() or 1, **settings)
     return ray
 
@@ -138,6 +140,7 @@ def run_jobs(job: Job, items: Sequence[Any], *, storage: Path, name: str,
             resources,
             param_space={"index": tune.grid_search(list(range(len(items))))},
             tune_config=tune.TuneConfig(max_concurrent_trials=options.max_concurrent,
+                                        reuse_actors=True,
                                         metric=metric, mode=mode),
             run_config=tune.RunConfig(name=name, storage_path=str(experiment.parent),
                                       verbose=0,
