@@ -127,3 +127,10 @@ def test_a_stopped_trial_resumes_to_the_uninterrupted_result(tmp_path: Path) -> 
     TrialJob("online", stopped)(trial, lambda _: None)
     a, b = read_run(whole)[1], read_run(stopped / trial.name)[1]
     pd.testing.assert_frame_equal(a.drop(columns="wall_time"), b.drop(columns="wall_time"))
+
+
+@pytest.mark.parametrize("example", sorted((Path(__file__).resolve().parents[1] / "docs" /
+                                            "sweeps").glob("*.yaml")), ids=lambda p: p.name)
+def test_the_example_sweeps_plan(example: Path, tmp_path: Path) -> None:
+    trials = plan_trials(read_sweep_config(example), tmp_path)
+    assert len(trials) >= 8 and len({t.name for t in trials}) == len(trials)

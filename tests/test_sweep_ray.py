@@ -3,6 +3,7 @@ not answer, and Ray as an optional extra nothing else imports."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -193,3 +194,20 @@ def test_map_jobs_gives_the_same_results_here_and_on_ray(tmp_path: Path) -> None
     assert "item 3 is bad" in on_ray[2]["error"]
     with pytest.raises(InputError, match="--engine must be one of local, ray"):
         map_jobs(job, [1], engine="dask", storage=tmp_path, name="x")
+
+
+def test_each_trial_repeats_the_same_run_done_alone(finished_sweep: Path, tmp_path: Path
+                                                    ) -> None:
+    """Workers run several trials one after another: none leaks into the next."""
+    from agents.sweep.config import SweepConfig, plan_trials
+    from agents.sweep.trial import TrialJob
+
+    config = SweepConfig(**{k: v for k, v in json.loads(
+        (finished_sweep / "sweep.json").read_text())["sweep"].items()})
+    for trial in plan_trials(config, tmp_path):
+        if not trial.name.startswith("000-a2c"):
+            continue
+        TrialJob("online", tmp_path)(trial, lambda _: None)
+        alone = read_run(tmp_path / trial.name)[1].drop(columns="wall_time")
+        swept = read_run(finished_sweep / "trials" / trial.name)[1].drop(columns="wall_time")
+        pd.testing.assert_frame_equal(alone, swept)

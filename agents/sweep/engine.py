@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from tqdm.auto import tqdm
 
 from offline_data.shared.errors import InputError
 
@@ -43,6 +44,8 @@ class EngineOptions:
     max_concurrent: int | None = None
     """Jobs at a time (default: the cluster's CPUs)."""
     cpus_per_job: float = 1.0
+    progress: bool = True
+    """Show a bar of finished jobs."""
 
     def __post_init__(self) -> None:
         if self.max_concurrent is not None and self.max_concurrent < 1:
@@ -99,7 +102,7 @@ def start_ray(options: EngineOptions) -> Any:
         # the priority a plain `recgym train` has (Ray's workers default to nice 15)
         logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
         os.environ.setdefault("RAY_worker_niceness", "0")
-        ray.init(num_cpus=os.cpu_count() or 1, **settings)
+        ray.init(num_cpus=max(os.cpu_count() or 1, options.max_concurrent or 0), **settings)
     return ray
 
 
@@ -108,9 +111,9 @@ def run_jobs(job: Job, items: Sequence[Any], *, storage: Path, name: str,
              metric: str | None = None, mode: str | None = None) -> list[dict[str, Any]]:
     """Run `job(item, report)` for every item as a Tune trial; returns, per item in order,
     the last metrics it reported (`{}` for one that reported nothing) plus `error` (the
-    error's text) for one that failed; `JobsStoppedError` when a job was stopped (Ctrl-C) before
-    it finished. Tune's state goes to `storage/name`; `resume` restores it (refused when
-    there is none)."""
+    error's text) for one that failed; raises `JobsStoppedError` when a job was stopped
+    (Ctrl-C) before it finished. Tune's state goes to `storage/name` (on a cluster, a
+    folder every node sees); `resume` restores it (refused when there is none)."""
     start_ray(options)
     from ray import tune
 
@@ -127,6 +130,7 @@ def run_jobs(job: Job, items: Sequence[Any], *, storage: Path, name: str,
         job(items[config["index"]], report)
         tune.report({**last, FINISHED: True})  # what tells a finished job from a stopped one
 
+    progress = progress_bar(tune, len(items), "trials", enabled=options.progress)
     resources = tune.with_resources(trainable, {"cpu": options.cpus_per_job})
     experiment = (storage / name).resolve()
     if resume:
@@ -143,12 +147,12 @@ def run_jobs(job: Job, items: Sequence[Any], *, storage: Path, name: str,
                                         reuse_actors=True,
                                         metric=metric, mode=mode),
             run_config=tune.RunConfig(name=name, storage_path=str(experiment.parent),
-                                      verbose=0,
+                                      verbose=0, callbacks=[progress],
                                       failure_config=tune.FailureConfig(max_failures=0)))
-    started = time.perf_counter()
-    grid = tuner.fit()
-    logging.getLogger(__name__).info("ran %d jobs in %.1f s", len(items),
-                                     time.perf_counter() - started)
+    try:
+        grid = tuner.fit()
+    finally:
+        progress.close()
     found: list[dict[str, Any]] = [{} for _ in items]
     for position in range(len(grid)):
         result = grid[position]
@@ -160,13 +164,41 @@ def run_jobs(job: Job, items: Sequence[Any], *, storage: Path, name: str,
             found[index]["error"] = str(result.error).strip().splitlines()[-1]
     stopped = [r for r in found if not r.get(FINISHED) and "error" not in r]
     if stopped:
-        raise JobsStoppedError(f"interrupted: {len(items) - len(stopped)} of {len(items)} jobs "
-                          "finished")
+        raise JobsStoppedError(f"interrupted: {len(items) - len(stopped)} of {len(items)} "
+                               "jobs finished")
     return [{k: v for k, v in r.items() if k != FINISHED} for r in found]
 
 
+def progress_bar(tune: Any, total: int, desc: str, *, enabled: bool) -> Any:
+    """A Tune callback that shows finished jobs on a tqdm bar (and the last metric each
+    reported); it pickles without its bar, as Tune stores callbacks with its state."""
+    class Progress(tune.Callback):
+        def __init__(self) -> None:
+            self.bar: tqdm[Any] | None = None
+
+        def setup(self, **info: Any) -> None:
+            self.bar = tqdm(total=total, desc=desc, unit="job", disable=not enabled)
+
+        def on_trial_complete(self, iteration: int, trials: Any, trial: Any,
+                              **info: Any) -> None:
+            if self.bar is not None:
+                self.bar.update(1)
+
+        on_trial_error = on_trial_complete
+
+        def close(self) -> None:
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+        def __getstate__(self) -> dict[str, Any]:
+            return {"bar": None}
+
+    return Progress()
+
+
 def stop_ray() -> None:
-    """Shut down a Ray this process started (a no-op otherwise)."""
+    """Leave Ray: shut down the one this process started, or disconnect from a cluster."""
     import ray
 
     if ray.is_initialized():
