@@ -134,3 +134,17 @@ def test_a_stopped_trial_resumes_to_the_uninterrupted_result(tmp_path: Path) -> 
 def test_the_example_sweeps_plan(example: Path, tmp_path: Path) -> None:
     trials = plan_trials(read_sweep_config(example), tmp_path)
     assert len(trials) >= 8 and len({t.name for t in trials}) == len(trials)
+
+
+def test_an_offline_trial_is_an_offline_run_folder(tmp_path: Path) -> None:
+    config = SweepConfig(kind="offline", fixed={"data": "synthetic", "users": 120,
+                                                "steps": 40, "eval_every": 20,
+                                                "eval_users": 10, "ope": ["snips"]},
+                         grid={"algo": ["bc"], "seed": [1]})
+    trial, = plan_trials(config, tmp_path)
+    reports: list[dict] = []
+    TrialJob("offline", tmp_path)(trial, reports.append)
+    run_config, metrics = read_run(tmp_path / trial.name)
+    assert run_config["kind"] == "offline" and run_config["seed"] == 1
+    assert [r["step"] for r in reports] == [20, 40]
+    assert "ope_snips" in reports[-1] and "total_return" in reports[-1]
