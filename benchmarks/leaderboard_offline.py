@@ -68,8 +68,8 @@ import torch
 from bench_offline_agents import KUAIRAND, make
 
 from agents.offline import BehaviourAgent, BehaviourConfig
-from agents.sweep.engine import EngineOptions, Report
-from agents.sweep.jobs import add_engine_options, map_jobs
+from agents.sweep.engine import Report
+from agents.sweep.jobs import add_engine_options, script_jobs
 from offline_data.shared.atomic import replace_output_dir
 from offline_data.shared.errors import InputError
 from recgym import EnvConfig
@@ -238,14 +238,10 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     items = [(policy_name, seed) for policy_name in args.logs for seed in range(args.seeds)]
     try:
         out_dir = replace_output_dir(args.out, MARKER, {"args": str(vars(args))})
-        done = map_jobs(SeedJob(args, out_dir), items, engine=args.engine, storage=out_dir,
-                        name="tune", options=EngineOptions(args.address, args.max_concurrent))
     except InputError as error:
         raise SystemExit(f"error: {error}") from None
-    failed = [f"{p} seed {s}: {r['error']}" for (p, s), r in zip(items, done, strict=True)
-              if "error" in r]
-    if failed:
-        raise SystemExit("error: " + "; ".join(failed))
+    script_jobs(SeedJob(args, out_dir), items, args, out_dir,
+                describe=lambda item: f"{item[0]} seed {item[1]}")
     out: dict[str, Any] = {}
     for policy_name in args.logs:
         runs: dict[str, list[dict[str, Any]]] = {}

@@ -31,8 +31,8 @@ import pandas as pd
 
 from agents.demo import FULL, TABLE_METRICS, DemoAgent, train_and_evaluate
 from agents.determinism import deterministic_torch
-from agents.sweep.engine import EngineOptions, Report
-from agents.sweep.jobs import add_engine_options, map_jobs
+from agents.sweep.engine import Report
+from agents.sweep.jobs import add_engine_options, script_jobs
 from offline_data import InputError
 from offline_data.shared.atomic import replace_output_dir
 from recgym.evaluate import summary_table
@@ -110,15 +110,8 @@ def main() -> None:
     chosen = [c for c in [*FULL, PLANNER]
               if args.agents is None or c.agent in args.agents.split(",")]
     items = [(contestant, seed) for contestant in chosen for seed in range(args.seeds)]
-    try:
-        done = map_jobs(SeedJob(out, args.users), items, engine=args.engine, storage=out,
-                        name="tune", options=EngineOptions(args.address, args.max_concurrent))
-    except InputError as error:
-        raise SystemExit(f"error: {error}") from None
-    failed = [f"{c.agent} seed {s}: {r['error']}" for (c, s), r in zip(items, done, strict=True)
-              if "error" in r]
-    if failed:
-        raise SystemExit("error: " + "; ".join(failed))
+    done = script_jobs(SeedJob(out, args.users), items, args, out,
+                       describe=lambda item: f"{item[0].agent} seed {item[1]}")
     rows = []
     for contestant in chosen:
         seconds = [r["seconds"] for (c, _), r in zip(items, done, strict=True)

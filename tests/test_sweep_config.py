@@ -146,5 +146,6 @@ def test_an_offline_trial_is_an_offline_run_folder(tmp_path: Path) -> None:
     TrialJob("offline", tmp_path)(trial, reports.append)
     run_config, metrics = read_run(tmp_path / trial.name)
     assert run_config["kind"] == "offline" and run_config["seed"] == 1
-    assert [r["step"] for r in reports] == [20, 40]
-    assert "ope_snips" in reports[-1] and "total_return" in reports[-1]
+    assert [r["step"] for r in reports] == metrics["step"].tolist()[1:] == [20, 40]
+    assert reports[-1]["ope_snips"] == pytest.approx(metrics["ope_snips"].iloc[-1])
+    assert "total_return" in reports[-1]

@@ -4,7 +4,7 @@ Ray Tune (`ray`, the `recgym[ray]` extra): what the leaderboards' `--engine` cho
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +41,19 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
                         help="--engine ray: a Ray cluster (default: start Ray here)")
     parser.add_argument("--max-concurrent", type=int, default=None,
                         help="--engine ray: jobs at a time (default: one per CPU)")
+
+
+def script_jobs(job: Job, items: Sequence[Any], args: argparse.Namespace, storage: Path,
+                describe: Callable[[Any], str]) -> list[dict[str, Any]]:
+    """`map_jobs` with a benchmark script's engine options (`add_engine_options`); bad
+    options and failed jobs (named by `describe(item)`) end the script with one line."""
+    try:
+        done = map_jobs(job, items, engine=args.engine, storage=storage, name="tune",
+                        options=EngineOptions(args.address, args.max_concurrent))
+    except InputError as error:
+        raise SystemExit(f"error: {error}") from None
+    failed = [f"{describe(item)}: {result['error']}"
+              for item, result in zip(items, done, strict=True) if "error" in result]
+    if failed:
+        raise SystemExit("error: " + "; ".join(failed))
+    return done
