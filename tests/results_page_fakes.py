@@ -77,6 +77,10 @@ RESULTS: dict[str, dict[str, Any]] = {
                                    {"env": "RecGym/Synthetic-v0", "num_envs": 8192,
                                     "user_steps_per_s": 1_085_337, "vs_recsim": 102.57,
                                     "runs": [1_085_337]}]},
+    "sweep_scaling": {"machine": "x86_64, 2 cores", "trials": 8, "steps_per_trial": 4000,
+                      "plain_s": 19.8, "ray_1_worker_s": 24.9, "ray_2_workers_s": 14.1,
+                      "ray_startup_s": 4.5, "overhead_per_trial_s": 0.64,
+                      "speedup_2_over_1": 1.77},
     "loading": {"results": [{"case": "load_parquet (same rows)", "rows": 1_000_000,
                              "kept": 1_000_000, "seconds": 0.29, "rows_per_s": 3_396_000}]},
     "offline_data": {"build": {"rows": 222_869, "load_s": 2.02, "steps": 222_869,
@@ -149,6 +153,7 @@ EXPECTED: dict[str, str] = {
     "fidelity_unseen": "| watch_ratio | RMSE | **0.173** | 0.177 | 0.176 | - | - |",
     "simulator_throughput": "| 1,024 | 619,192 | 512,610 |",
     "env_throughput": "| RecGym/Synthetic-v0 | 8,192 | 1,085,337 | 102.57 | 1,085,337 |",
+    "sweep_scaling": "| Ray, 2 workers | 14.1 |  | **1.77** |",
     "loading": "| load_parquet (same rows) | 1,000,000 | 1,000,000 | 0.29 | 3,396,000 |",
     "offline_data": "| load + build (fresh process) |  | **6.64** | 923 |",
     "online_leaderboard": "| ppo (drr_att) | 400,000 | 84.9 | 0.544 | 0.169 | 11.5 | 0.720 | "

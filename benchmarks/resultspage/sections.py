@@ -151,6 +151,11 @@ SECTIONS: tuple[Section, ...] = (
             "seeds with its interval and seed sd.",
             "the script's defaults (recorded in the stored JSON)",
             "not yet quoted in the README", (), ""),
+    Section("sweep_scaling", "Sweeps on Ray Tune: overhead and speed-up",
+            ("benchmarks/bench_sweep.py", "--json"), agents.sweep_scaling,
+            "8 short A2C trials (`recgym train` runs) plainly in one process, then as a "
+            "sweep on a local Ray with 1 and with 2 trials at a time.",
+            "trial seeds 0 to 7", "about 2 min"),
     Section("offline_agents", "Offline agents", ("benchmarks/bench_offline_agents.py", "--json"),
             agents.offline_agents,
             "Every offline agent trained on a softmax-logged synthetic log: true return in "

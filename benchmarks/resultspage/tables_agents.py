@@ -126,3 +126,17 @@ def _leaderboard(rows: Mapping[str, Any]) -> str:
                      ", ".join(num(v, 1) for v in ret["per_seed"]), *estimates])
     return table(["agent", "true return [95%]", "CTR", "retention", "depth", "per seed",
                   *ESTIMATORS], body)
+
+
+def sweep_scaling(result: Mapping[str, Any]) -> str:
+    """`bench_sweep.py --json`: the same trials plainly, on Ray with 1 and 2 workers."""
+    rows = [["plain loop (no Ray)", num(result["plain_s"], 1), "", ""],
+            ["Ray, 1 worker", num(result["ray_1_worker_s"], 1),
+             num(result["overhead_per_trial_s"], 2), ""],
+            ["Ray, 2 workers", num(result["ray_2_workers_s"], 1), "",
+             f"**{num(result['speedup_2_over_1'], 2)}**"]]
+    note = (f"{result['trials']} trials of {num(result['steps_per_trial'])} steps; Ray's "
+            f"start-up {num(result['ray_startup_s'], 1)} s (not counted); "
+            f"{result['machine']}.")
+    return table(["run", "seconds", "overhead per trial (s)", "speed-up over 1 worker"],
+                 rows) + "\n\n" + note
