@@ -5,7 +5,7 @@ Prints the wall time of each, Ray's start-up time, the per-trial overhead Ray ad
 against the plain loop, start-up excluded) and the speed-up of 2 workers over 1. Each trial
 is an ordinary `recgym train` run (A2C on RecGym/Synthetic-v0, one torch thread).
 
-    python benchmarks/bench_sweep.py [--trials 8] [--steps 1500] [--json]
+    python benchmarks/bench_sweep.py [--trials 8] [--steps 4000] [--json]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def ray_seconds(config: SweepConfig, folder: Path, workers: int) -> tuple[float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=1500, help="environment steps per trial")
+    parser.add_argument("--steps", type=int, default=4000, help="environment steps per trial")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     config = sweep_of(args.trials, args.steps)
