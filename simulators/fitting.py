@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from offline_data.log import InteractionLog
+from offline_data.partitioned import PartitionedLog
 from offline_data.schema import ITEM, SESSION, TIMESTAMP, USER, Signal
 from offline_data.shared.errors import InputError
 from offline_data.shared.units import HOUR_S
@@ -169,18 +170,51 @@ def return_edges(session_gap: int, edges_h: tuple[float, ...]) -> np.ndarray:
     return np.array([float(session_gap), *inner])
 
 
+def start_state(log: InteractionLog, rows: RowInputs, names: list[str], item_x: np.ndarray,
+                primary: int, history_len: int) -> dict[str, np.ndarray]:
+    """Where each user of the log stands at its end (the simulator's default start):
+    the `start_*` fields of `SimulatorTensors`, one entry per user of the id space
+    (users absent from `log` get -1 items and zeros)."""
+    start_items, start_feedback, start_hist_hours = last_history(log, history_len)
+    start_feedback = start_feedback[..., [log.signal_names.index(m) for m in names]]
+    consumed = rows.targets[:, primary].astype(np.float64)
+    start_profile_sum = np.zeros((log.n_users, item_x.shape[1]), np.float32)
+    np.add.at(start_profile_sum, rows.user, item_x[rows.item] * consumed[:, None])
+    start_profile_count = np.bincount(rows.user, consumed, minlength=log.n_users)
+    last = log.sessions.groupby(USER).agg(sessions=("session_id", "size"), end=("end", "max"))
+    start_session_index = np.zeros(log.n_users, dtype=np.int64)
+    start_session_index[last.index.to_numpy()] = last["sessions"].to_numpy()
+    start_hours = np.zeros(log.n_users)
+    start_hours[last.index.to_numpy()] = np.maximum(
+        log.end_time - last["end"].to_numpy(), log.session_gap) / HOUR_S
+    return {"start_items": start_items, "start_feedback": start_feedback,
+            "start_profile_sum": start_profile_sum, "start_profile_count": start_profile_count,
+            "start_session_index": start_session_index, "start_hours_since": start_hours,
+            "start_hist_hours": start_hist_hours}
+
+
 def fit(
-    log: InteractionLog,
+    log: InteractionLog | PartitionedLog,
     config: SimulatorConfig | None = None,
     *,
     user_weights: np.ndarray | None = None,
 ) -> LoggedUserSimulator:
     """Fit a simulator to `log`: the response, leave and return models.
 
+    A `PartitionedLog` (a log larger than memory, `recgym data convert`) is fitted one
+    partition at a time (`simulators.streamed_fit.fit_partitioned`).
+
     The last `config.val_fraction` of the log's time window is held out for early
     stopping. `user_weights` (one non-negative integer per user) repeats each user's data
     that many times (bootstrap resampling for simulator sets).
     """
+    if isinstance(log, PartitionedLog):
+        from simulators.streamed_fit import fit_partitioned
+
+        if user_weights is not None:
+            raise InputError(f"{log.source}: user_weights (bootstrap resampling) need a log in "
+                             "memory; load it with PartitionedLog.to_log() first")
+        return fit_partitioned(log, config)
     config = config or SimulatorConfig()
     signals, primary = resolve_signals(log, config)
     names = [s.name for s in signals]
@@ -215,18 +249,7 @@ def fit(
     exposure = np.log1p(np.bincount(rows.item, minlength=log.n_items).astype(np.float64))
     popularity = (exposure - exposure.mean()) / max(exposure.std(), 1e-6)
     edges = return_edges(log.session_gap, config.return_edges_h)
-    start_items, start_feedback, start_hist_hours = last_history(log, config.history_len)
-    start_feedback = start_feedback[..., [log.signal_names.index(m) for m in names]]
-    consumed = rows.targets[:, primary].astype(np.float64)
-    start_profile_sum = np.zeros((log.n_users, item_x.shape[1]), np.float32)
-    np.add.at(start_profile_sum, rows.user, item_x[rows.item] * consumed[:, None])
-    start_profile_count = np.bincount(rows.user, consumed, minlength=log.n_users)
-    last = log.sessions.groupby(USER).agg(sessions=("session_id", "size"), end=("end", "max"))
-    start_session_index = np.zeros(log.n_users, dtype=np.int64)
-    start_session_index[last.index.to_numpy()] = last["sessions"].to_numpy()
-    start_hours = np.zeros(log.n_users)
-    start_hours[last.index.to_numpy()] = np.maximum(
-        log.end_time - last["end"].to_numpy(), log.session_gap) / HOUR_S
+    start = start_state(log, rows, names, item_x, primary, config.history_len)
     meta = FittedMeta(
         n_users=log.n_users, n_items=log.n_items, signals=tuple(signals), primary=primary,
         continuous_stats=stats, session_gap=log.session_gap,
@@ -234,13 +257,7 @@ def fit(
         item_features=tuple(item_names), config=config, source=log.source,
     )
     tensors = SimulatorTensors(known_user=train_users, known_item=train_items,
-                               item_popularity=popularity.astype(np.float32),
-                               start_items=start_items, start_feedback=start_feedback,
-                               start_profile_sum=start_profile_sum,
-                               start_profile_count=start_profile_count,
-                               start_session_index=start_session_index,
-                               start_hours_since=start_hours,
-                               start_hist_hours=start_hist_hours)
+                               item_popularity=popularity.astype(np.float32), **start)
     ux, ix = torch.from_numpy(user_x), torch.from_numpy(item_x)
     response = ResponseNet(log.n_users, log.n_items, ux, ix, [s.is_binary for s in signals],
                            primary, config, category_columns(item_names)).to(device)
@@ -432,7 +449,7 @@ class AuxInputs:
     val_idx: np.ndarray
 
 
-def leave_inputs(log: InteractionLog, rows: RowInputs, tensors: SimulatorTensors,
+def leave_inputs(log: InteractionLog, rows: RowInputs, known_user: np.ndarray,
                  is_val: np.ndarray, user_weights: np.ndarray | None, device: torch.device
                  ) -> AuxInputs:
     """The leave model's steps: context (position, session index, the step's feedback: the
@@ -452,7 +469,7 @@ def leave_inputs(log: InteractionLog, rows: RowInputs, tensors: SimulatorTensors
     context = np.column_stack([*leave_context(taken, rows.session_index[start]),
                                feedback, sums / taken[:, None]]).astype(np.float32)
     users = rows.user[start]
-    user = np.where(tensors.known_user[users], users, log.n_users)
+    user = np.where(known_user[users], users, log.n_users)
     usable = ~unknown
     step_val = is_val[start]
     return AuxInputs(
@@ -495,7 +512,7 @@ def _fit_leave(
     """Hazard of ending the session after each step (see `leave_inputs`). Returns the
     training report and the Platt map of the hazard's logit, fitted on the validation
     steps (the identity when `config.calibrate` is off)."""
-    inputs = leave_inputs(log, rows, tensors, is_val, user_weights, device)
+    inputs = leave_inputs(log, rows, tensors.known_user, is_val, user_weights, device)
     t, val_idx = inputs.t, inputs.val_idx
     loss = leave_loss(net, log.n_users, config, device)
     report: dict[str, Any] = fit_rows(
@@ -514,7 +531,7 @@ def _fit_leave(
     return report, platt
 
 
-def return_inputs(log: InteractionLog, rows: RowInputs, tensors: SimulatorTensors,
+def return_inputs(log: InteractionLog, rows: RowInputs, known_user: np.ndarray,
                   edges: np.ndarray, device: torch.device) -> tuple[Tensors, np.ndarray]:
     """The return model's sessions: context (length, session index, summed step feedback
     as the simulator sums it) and target weights over gap buckets (censored sessions: the
@@ -529,7 +546,7 @@ def return_inputs(log: InteractionLog, rows: RowInputs, tensors: SimulatorTensor
     context = np.column_stack([np.log1p(length), np.log1p(sessions["session_index"]),
                                sums / length[:, None]]).astype(np.float32)
     users = sessions[USER].to_numpy()
-    user = np.where(tensors.known_user[users], users, log.n_users)
+    user = np.where(known_user[users], users, log.n_users)
     censored = sessions["censored"].to_numpy()
     gap = np.clip(sessions["observed_gap"].to_numpy(dtype=np.float64), 1.0, None)
     buckets = GapBuckets(edges)
@@ -563,7 +580,7 @@ def _fit_return(
     device: torch.device,
 ) -> dict[str, float]:
     """Distribution over return-gap buckets per session (see `return_inputs`)."""
-    t, informative = return_inputs(log, rows, tensors, edges, device)
+    t, informative = return_inputs(log, rows, tensors.known_user, edges, device)
     if informative.sum() < 2:
         raise InputError(
             f"{log.source}: only {int(informative.sum())} session(s) say anything about "
