@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from offline_data.blocks import DEFAULT_BLOCK_MB, read_blocks
 from offline_data.build import validate_block
-from offline_data.compression import data_suffix
+from offline_data.compression import compression_of, data_suffix
 from offline_data.id_universe import IdUniverse, encode
 from offline_data.kuairand import (
     CONTEXT,
@@ -77,9 +77,12 @@ from offline_data.validation import (
     require_file,
 )
 
-DEFAULT_PARTITION_MB = 64
-"""Without `partitions=`, one partition per this many megabytes of input (at least one),
-so a partition's rows fit in memory comfortably whatever the size of the file."""
+DEFAULT_PARTITION_ROWS = 1_000_000
+"""Without `partitions=`, one partition per this many rows (estimated from the first
+block's bytes per row), so a partition's rows fit in memory comfortably (about 100 MB
+while written, a few hundred MB while a simulator is fitted) whatever the file's size."""
+COMPRESSION_GUESS = 4.0
+"""Assumed ratio of text to compressed bytes when estimating a compressed file's rows."""
 MAX_PARTITIONS = 4096
 ROW_GROUP_ROWS = 131_072
 """Rows per Parquet row group: the unit `PartitionedLog.batches` reads."""
@@ -123,8 +126,8 @@ def convert_csv(
     """Convert a delimited log file (as `load_csv` reads it, with the same options and
     errors) into a partitioned dataset in `out`, without holding the file in memory.
 
-    `partitions` defaults to one per 64 MB of input; `block_mb` is the text parsed per
-    block. Exact duplicate rows (same user, item, time, signals) are dropped with a
+    `partitions` defaults to one per million rows (estimated); `block_mb` is the text
+    parsed per block. Exact duplicate rows (same user, item, time, signals) are dropped with a
     warning. Returns the dataset.
     """
     parsed = parse_signals(signals)
@@ -212,9 +215,9 @@ class _Plan:
     window_check: Callable[[int, int], None] | None = field(default=None, compare=False)
 
 
-def _partition_count(requested: int | None, total_bytes: int) -> int:
+def _partition_count(requested: int | None, estimated_rows: float) -> int:
     if requested is None:
-        return max(1, min(MAX_PARTITIONS, math.ceil(total_bytes / (DEFAULT_PARTITION_MB << 20))))
+        return max(1, min(MAX_PARTITIONS, math.ceil(estimated_rows / DEFAULT_PARTITION_ROWS)))
     count = as_int(requested, "partitions", minimum=1)
     if count > MAX_PARTITIONS:
         raise InputError(f"partitions must be at most {MAX_PARTITIONS}, got {count}")
@@ -245,12 +248,13 @@ def _convert(sources: list[_Source], out: str | Path, plan: _Plan, *, overwrite:
     if plan.block_mb <= 0 or not math.isfinite(plan.block_mb):
         raise InputError(f"block size must be a positive number of MB, got {plan.block_mb}")
     total_bytes = sum(s.path.stat().st_size for s in sources)
-    n_parts = _partition_count(plan.partitions, total_bytes)
+    if plan.partitions is not None:
+        _partition_count(plan.partitions, 0)  # refuse a bad count before reading
     with atomic_directory(out, overwrite=overwrite, marker=DATASET_FILE) as tmp:
         spill_dir = tmp / ".spill"
         spill_dir.mkdir()
         totals = _Totals(plan.context)
-        spill = _Spill(spill_dir, n_parts)
+        spill: _Spill | None = None
         try:
             done = 0
             for source in sources:
@@ -258,13 +262,18 @@ def _convert(sources: list[_Source], out: str | Path, plan: _Plan, *, overwrite:
                                          what="log (CSV)", sep=source.sep,
                                          text_columns=source.text_columns,
                                          block_mb=plan.block_mb):
+                    if spill is None:
+                        rows = _estimate_rows(source, len(block.frame), plan.block_mb,
+                                              total_bytes)
+                        spill = _Spill(spill_dir, _partition_count(plan.partitions, rows))
                     _scatter(source, block.frame, block.first_line, plan, totals, spill)
                     if progress is not None:
                         progress("read", done + block.bytes_read, total_bytes)
                 done += source.path.stat().st_size
         finally:
-            spill.close()
-        if totals.rows == 0:
+            if spill is not None:
+                spill.close()
+        if spill is None or totals.rows == 0:
             raise LogSchemaError(f"{plan.label}: the log is empty; it needs at least one "
                                  "interaction")
         if plan.window_check is not None:
@@ -290,6 +299,16 @@ def _convert(sources: list[_Source], out: str | Path, plan: _Plan, *, overwrite:
         }
         (tmp / DATASET_FILE).write_text(json.dumps(meta, indent=1))
     return PartitionedLog(out)
+
+
+def _estimate_rows(source: _Source, block_rows: int, block_mb: float, total_bytes: int
+                   ) -> float:
+    """Rows of the whole input, judged by the first block (`block_mb` of text, or the
+    whole file when it is smaller)."""
+    text_bytes = min(block_mb * 2**20, source.path.stat().st_size)
+    if compression_of(source.path) is not None:
+        text_bytes /= COMPRESSION_GUESS
+    return total_bytes * block_rows / max(text_bytes, 1.0)
 
 
 def _scatter(source: _Source, raw: pd.DataFrame, first_line: int, plan: _Plan,

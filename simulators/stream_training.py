@@ -10,7 +10,7 @@ partition's inputs are in memory.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +123,7 @@ class _State:
 def train_partitions(
     tasks: list[StreamTask],
     n_parts: int,
-    load: Callable[[int], Any],
+    load: Callable[[int], Iterable[Any]],
     *,
     batch_size: int,
     lr: float,
@@ -134,8 +134,8 @@ def train_partitions(
     progress: bool,
     average_span: float = 1.0,
 ) -> dict[str, dict[str, float]]:
-    """Train every task's model on the partitions `load(0..n_parts-1)` returns (each
-    loaded twice per epoch: to train, then to validate), until each task has run its
+    """Train every task's model on the chunks `load(0..n_parts-1)` yields for each
+    partition (loaded twice per epoch: to train, then to validate), until each task has run its
     epochs or stopped early. Returns each task's best validation loss and epochs."""
     for task in tasks:
         if task.train_rows == 0 or task.val_rows == 0:
@@ -150,17 +150,12 @@ def train_partitions(
     while any(s.active for s in states):
         active = [s for s in states if s.active]
         for index in torch.randperm(n_parts, generator=order_gen).tolist():
-            part = load(index)
-            if part is None:
-                continue
-            for state in active:
-                state.train(state.task.inputs(part), batch_size, device, epoch)
+            for part in load(index):
+                for state in active:
+                    state.train(state.task.inputs(part), batch_size, device, epoch)
         for state in active:
             state.start_validation()
-        for index in range(n_parts):
-            part = load(index)
-            if part is None:
-                continue
+        for part in (p for index in range(n_parts) for p in load(index)):
             for state in active:
                 state.validate(state.task.inputs(part), batch_size, device)
         losses = {s.task.name: f"{s.end_epoch(patience):.4f}" for s in active}

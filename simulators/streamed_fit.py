@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ import torch
 
 from offline_data.log import InteractionLog
 from offline_data.partitioned import PartitionedLog
+from offline_data.schema import SESSION, USER
 from offline_data.shared.errors import InputError
 from simulators.calibration import Calibration, calibrate_heads
 from simulators.fidelity import held_out_rows, holdout_cutoff
@@ -48,6 +50,9 @@ from simulators.training import pick_device
 
 CALIBRATION_ROWS = 1_000_000
 """Validation rows (and steps) the calibration maps are fitted on, at most."""
+CHUNK_ROWS = 262_144
+"""Rows (of whole users) whose model inputs are built at once: a partition is read whole
+but its inputs, several hundred bytes a row, are built and used chunk by chunk."""
 
 
 @dataclass(frozen=True)
@@ -74,22 +79,44 @@ class _Loader:
         # the late rows validate, as in `fit`, unless every row is late (one timestamp)
         self.late_split = dataset.start_time < self.cutoff
 
-    def __call__(self, index: int) -> _Part | None:
+    def __call__(self, index: int) -> Iterator[_Part]:
+        """The partition's rows in chunks of whole users, each with its inputs."""
         if not self.dataset.partition_info[index].rows:
-            return None
+            return
         log = self.dataset.partition(index)
         if self.test_fraction is not None:
             mask = held_out_rows(log, self.test_fraction)
             if mask.all():
-                return None
+                return
             log = log.select(~mask, end_time=self.window_end, source=f"{log.source} [train]")
-        rows = row_inputs(log, self.names, self.config.history_len, self.item_x, self.primary)
-        if self.late_split:
-            is_val = rows.timestamp >= self.cutoff
-        else:
-            rng = np.random.default_rng([self.config.seed, index])
-            is_val = rng.random(len(rows)) < self.config.val_fraction
-        return _Part(index, log, rows, is_val)
+        for number, chunk in enumerate(user_chunks(log, CHUNK_ROWS)):
+            rows = row_inputs(chunk, self.names, self.config.history_len, self.item_x,
+                              self.primary)
+            if self.late_split:
+                is_val = rows.timestamp >= self.cutoff
+            else:
+                rng = np.random.default_rng([self.config.seed, index, number])
+                is_val = rng.random(len(rows)) < self.config.val_fraction
+            yield _Part(index * 1_000_003 + number, chunk, rows, is_val)
+
+
+def user_chunks(log: InteractionLog, max_rows: int) -> Iterator[InteractionLog]:
+    """`log` (rows sorted by user) cut into logs of whole users with about `max_rows`
+    rows each (more when one user has more), sessions numbered from 0 in each."""
+    frame = log.interactions
+    if len(frame) <= max_rows:
+        yield log
+        return
+    user = frame[USER].to_numpy()
+    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
+    begin = 0
+    while begin < len(frame):
+        after = np.searchsorted(starts, begin + max_rows, side="left")
+        end = int(starts[after]) if after < len(starts) else len(frame)
+        part = frame.iloc[begin:end].reset_index(drop=True)
+        part[SESSION] = part[SESSION].to_numpy() - part[SESSION].iat[0]
+        yield dataclasses.replace(log, interactions=part)
+        begin = end
 
 
 def fit_partitioned(dataset: PartitionedLog, config: SimulatorConfig | None = None, *,
@@ -231,10 +258,7 @@ def _scan(dataset: PartitionedLog, load: _Loader, signals: list, primary: int,
     names = [s.name for s in signals]
     everyone = np.ones(dataset.n_users, bool)
     cpu = torch.device("cpu")
-    for index in range(dataset.n_partitions):
-        part = load(index)
-        if part is None:
-            continue
+    for part in (p for index in range(dataset.n_partitions) for p in load(index)):
         rows, train = part.rows, ~part.is_val
         whole.exposure += np.bincount(rows.item, minlength=dataset.n_items)
         whole.train_users[rows.user[train]] = True
@@ -283,12 +307,9 @@ def _calibrate(dataset: PartitionedLog, load: _Loader, response: ResponseNet,
     leave_targets: list[np.ndarray] = []
     seen = seen_steps = 0
     batch_size = 4 * meta.config.batch_size
-    for index in range(dataset.n_partitions):
+    for part in (p for index in range(dataset.n_partitions) for p in load(index)):
         if seen >= CALIBRATION_ROWS and seen_steps >= CALIBRATION_ROWS:
             break
-        part = load(index)
-        if part is None:
-            continue
         t, _, val_idx = response_built(part)
         val_idx = val_idx[: max(CALIBRATION_ROWS - seen, 0)]
         for batch in torch.from_numpy(val_idx).to(device).split(batch_size):

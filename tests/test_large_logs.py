@@ -205,15 +205,22 @@ def synthetic_dataset(tmp_path_factory):
     return dataset, dataset.to_log()
 
 
-def test_streamed_fit_is_seeded_and_close_to_the_in_memory_fit(synthetic_dataset, one_thread):
+def test_streamed_fit_is_seeded_and_close_to_the_in_memory_fit(synthetic_dataset, one_thread,
+                                                               monkeypatch):
     import torch
 
-    from simulators import fit
+    from simulators import fit, streamed_fit
     from simulators.fidelity import held_out, predict_rows, signal_metrics
     from simulators.sim_config import SimulatorConfig
-    from simulators.streamed_fit import fit_partitioned
+    from simulators.streamed_fit import fit_partitioned, user_chunks
 
     dataset, whole = synthetic_dataset
+    # inputs built a few users at a time (partitions of ~5,000 rows)
+    monkeypatch.setattr(streamed_fit, "CHUNK_ROWS", 1500)
+    chunks = list(user_chunks(dataset.partition(0), 1500))
+    assert len(chunks) > 2 and all(len(c.sessions) == c.interactions["session_id"].max() + 1
+                                   for c in chunks)
+    assert sum(len(c) for c in chunks) == dataset.partition_info[0].rows
     config = SimulatorConfig(epochs=5, aux_epochs=2, progress=False, device="cpu", seed=1)
     split = held_out(whole, 0.2)
     streamed = fit_partitioned(dataset, config, test_fraction=0.2)
