@@ -241,6 +241,7 @@ class _Totals:
         self.users = IdUniverse()
         self.items = IdUniverse()
         self.whole = {c: True for c in context}
+        self.ranges: dict[str, list[float]] = {}
 
 
 def _convert(sources: list[_Source], out: str | Path, plan: _Plan, *, overwrite: bool,
@@ -294,6 +295,7 @@ def _convert(sources: list[_Source], out: str | Path, plan: _Plan, *, overwrite:
             "session_gap": plan.session_gap, "start_time": int(totals.start),
             "end_time": int(totals.end), "n_users": len(users), "n_items": len(items),
             "n_interactions": totals.rows - dropped, "duplicates_dropped": dropped,
+            "signal_ranges": totals.ranges,
             "context": list(plan.context), "string_ids": plan.string_ids,
             "sources": [str(s.path) for s in sources], "partitions": parts,
         }
@@ -400,6 +402,8 @@ def _write_partitions(spill: _Spill, folder: Path, users: np.ndarray, items: np.
     item_lookup = pa.array(items, type=pa.string()) if plan.string_ids else None
     parts: list[dict[str, Any]] = []
     first_session, dropped = 0, 0
+    low = {s.name: np.inf for s in plan.signals}
+    high = {s.name: -np.inf for s in plan.signals}
     for p in range(spill.count):
         table = spill.read(p)
         rows = users_in = sessions = 0
@@ -421,7 +425,9 @@ def _write_partitions(spill: _Spill, folder: Path, users: np.ndarray, items: np.
             columns: dict[str, Any] = {USER: user, ITEM: frame[ITEM].to_numpy()[order],
                                        TIMESTAMP: timestamp, SESSION: local + first_session}
             for s in plan.signals:
-                columns[s.name] = frame[s.name].to_numpy()[order]
+                columns[s.name] = values = frame[s.name].to_numpy()[order]
+                low[s.name] = min(low[s.name], float(values.min()))
+                high[s.name] = max(high[s.name], float(values.max()))
             for name in plan.context:
                 values = frame[name].to_numpy()[order]
                 columns[name] = values.astype(np.int64) if totals.whole[name] else values
@@ -435,6 +441,7 @@ def _write_partitions(spill: _Spill, folder: Path, users: np.ndarray, items: np.
         first_session += sessions
         if progress is not None:
             progress("write", p + 1, spill.count)
+    totals.ranges = {name: [low[name], high[name]] for name in low}
     return parts, dropped
 
 

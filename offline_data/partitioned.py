@@ -91,6 +91,9 @@ class PartitionedLog:
             self.n_users, self.n_items = int(meta["n_users"]), int(meta["n_items"])
             self.n_interactions = int(meta["n_interactions"])
             self.context: tuple[str, ...] = tuple(meta.get("context", ()))
+            self.signal_ranges: dict[str, tuple[float, float]] = {
+                name: (float(low), float(high))
+                for name, (low, high) in meta.get("signal_ranges", {}).items()}
         except (ValueError, KeyError, TypeError) as exc:
             raise LogSchemaError(f"{meta_path}: unreadable metadata ({exc}); convert the log "
                                  "again") from None

@@ -255,3 +255,37 @@ def test_fit_sim_on_a_partitioned_folder(synthetic_dataset, tmp_path, capsys, on
     assert "--set needs a log in memory" in fail(
         capsys, "fit-sim", "--data", str(dataset.directory), "--out", str(tmp_path / "s2"),
         "--set", "3")
+
+
+def test_episodes_streamed_partition_by_partition_equal_the_in_memory_ones(
+        synthetic_dataset, tmp_path, capsys):
+    from recgym.env_config import EnvConfig
+    from recgym.offline import TrajectoryDataset, episodes_from_log
+    from recgym.offline.stream_export import episodes_to_parquet
+
+    dataset, whole = synthetic_dataset
+    config = EnvConfig(max_sessions=3)
+    done = episodes_to_parquet(dataset, tmp_path / "episodes", config)
+    streamed = TrajectoryDataset.from_parquet(tmp_path / "episodes")
+    memory = episodes_from_log(whole, config)
+    assert (done.episodes, done.steps) == (memory.n_episodes, memory.n_steps)
+    assert streamed.spec == memory.spec
+    # the same episodes, in partition order instead of user order: compare them by user
+    s_first, s_end = streamed.episode_bounds()
+    m_first, m_end = memory.episode_bounds()
+    s_users = streamed.observations["user_id"][s_first]
+    m_users = memory.observations["user_id"][m_first]
+    for user in np.unique(m_users)[:40]:
+        s_eps, m_eps = np.flatnonzero(s_users == user), np.flatnonzero(m_users == user)
+        assert len(s_eps) == len(m_eps)
+        for a, b in zip(s_eps, m_eps, strict=True):
+            rows_a, rows_b = slice(s_first[a], s_end[a]), slice(m_first[b], m_end[b])
+            for key in memory.observations:
+                np.testing.assert_array_equal(streamed.observations[key][rows_a],
+                                              memory.observations[key][rows_b])
+            np.testing.assert_array_equal(streamed.rewards[rows_a], memory.rewards[rows_b])
+            np.testing.assert_array_equal(streamed.terminals[rows_a], memory.terminals[rows_b])
+    main_ok(capsys, "data", "export", str(dataset.directory), "--out", str(tmp_path / "cli"),
+            "--max-sessions", "3")
+    assert "one partition at a time" in capsys.readouterr().out
+    assert TrajectoryDataset.from_parquet(tmp_path / "cli").n_steps == memory.n_steps
