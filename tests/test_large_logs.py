@@ -179,13 +179,19 @@ def test_convert_command_and_its_errors(tmp_path, capsys):
                                       "user_id=uid,item_id=iid,timestamp=ts")
 
 
-def test_kuairand_sample_converts_like_load_kuairand(kuairand_smoke, tmp_path):
+def test_kuairand_sample_converts_like_load_kuairand(kuairand_smoke, tmp_path, capsys):
     folder, name = kuairand_smoke
     dataset = convert_kuairand(folder / name, tmp_path / "ds", block_mb=0.02, partitions=3)
     memory = load_kuairand(folder, files=[name], features=False)
     equal_logs(dataset.to_log(), memory)
     assert dataset.context == ("is_rand", "tab")
     assert dataset.meta["duplicates_dropped"] == 24
+    main_ok(capsys, "data", "convert", str(folder), "--files", name, "--format", "kuairand",
+            "--out", str(tmp_path / "cli"), "--no-progress")
+    equal_logs(PartitionedLog(tmp_path / "cli").to_log(), memory)
+    assert "--signals only applies" in fail(capsys, "data", "convert", str(folder / name),
+                                            "--format", "kuairand", "--signals", "a:binary",
+                                            "--out", str(tmp_path / "x"))
 
 
 @pytest.fixture(scope="module")
