@@ -57,10 +57,9 @@ class _State:
         self.params = [p for p in task.model.parameters() if p.requires_grad]
         self.averaged = [p.detach().clone() for p in self.params]
         self.best = float("inf")
-        self.best_state = copy.deepcopy(task.model.state_dict())
+        self.best_state: dict[str, Any] | None = None
         self.best_epoch = self.waited = self.ran = 0
         self.active = True
-        self.current: list[torch.Tensor] = []
         self.val_total = 0.0
         self.val_count = 0
 
@@ -87,8 +86,9 @@ class _State:
                     mean.lerp_(param, 1.0 - self.decay)
 
     def start_validation(self) -> None:
-        self.current = [p.detach().clone() for p in self.params]
-        _assign(self.params, self.averaged)
+        # validate the averaged weights: swapped in (no copies), gradients released
+        self.optimiser.zero_grad(set_to_none=True)
+        _swap(self.params, self.averaged)
         self.val_total, self.val_count = 0.0, 0
 
     def validate(self, built: Built, batch_size: int, device: torch.device) -> None:
@@ -109,13 +109,14 @@ class _State:
             self.best_state = copy.deepcopy(self.task.model.state_dict())
         else:
             self.waited += 1
-        _assign(self.params, self.current)
+        _swap(self.params, self.averaged)
         if self.waited >= patience or self.ran >= self.task.epochs:
             self.active = False
         return val
 
     def finish(self) -> dict[str, float]:
-        self.task.model.load_state_dict(self.best_state)
+        if self.best_state is not None:
+            self.task.model.load_state_dict(self.best_state)
         self.task.model.eval()
         return {"val_loss": self.best, "best_epoch": self.best_epoch, "epochs_run": self.ran}
 
@@ -167,6 +168,9 @@ def train_partitions(
 
 
 @torch.no_grad()
-def _assign(params: list[nn.Parameter], values: list[torch.Tensor]) -> None:
-    for p, v in zip(params, values, strict=True):
-        p.copy_(v)
+def _swap(params: list[nn.Parameter], others: list[torch.Tensor]) -> None:
+    """Exchange the parameters' values with `others` (each list then holds the other's),
+    without copying them: memory for one more set of weights is never needed."""
+    for k, (p, other) in enumerate(zip(params, others, strict=True)):
+        others[k] = p.data
+        p.data = other

@@ -258,6 +258,16 @@ def test_fit_sim_on_a_partitioned_folder(synthetic_dataset, tmp_path, capsys, on
     fidelity = json.loads((out / "fidelity.json").read_text())
     assert "of partition" in fidelity["data"]["held_out"]
     assert fidelity["fit"]["streamed"] and 0.5 < fidelity["signals"]["click"]["auc"] <= 1
+    # the simulator serves an environment like any fitted one
+    import gymnasium as gym
+
+    import recgym  # noqa: F401  (registers the environments)
+    from simulators.persistence import load_simulator
+
+    env = gym.make("RecGym/Logged-v0", simulator=load_simulator(out, device="cpu"))
+    obs, _ = env.reset(seed=0)
+    obs, reward, *_ = env.step(env.action_space.sample())
+    assert np.isfinite(reward) and obs["user_id"] < dataset.n_users
     assert "--set needs a log in memory" in fail(
         capsys, "fit-sim", "--data", str(dataset.directory), "--out", str(tmp_path / "s2"),
         "--set", "3")
