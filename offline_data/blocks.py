@@ -9,6 +9,8 @@ counted across blocks), so an error deep in a large file names its exact line.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import lzma
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,9 +27,10 @@ from offline_data.readers import csv_header
 from offline_data.shared.errors import LogSchemaError
 from offline_data.validation import require_file
 
-DEFAULT_BLOCK_MB = 16
-"""Megabytes of text parsed per block: memory stays near a few blocks, whatever the file."""
-_ARROW_COMPRESSION = {"gzip": "gzip", "bz2": "bz2", "zstd": "zstd"}
+DEFAULT_BLOCK_MB = 4
+"""Megabytes of text parsed per block: memory stays near a few blocks, whatever the file
+(pyarrow reads a few blocks ahead). Larger blocks are not faster: 4 and 16 MB convert at
+the same rate, 16 MB needs about 150 MB more."""
 
 
 @dataclass(frozen=True)
@@ -113,14 +116,23 @@ def read_blocks(
 
 
 def _open(path: Path) -> tuple[Any, Any]:
-    """(the raw file, for its position; the stream of decompressed bytes)."""
+    """(the raw file, for its position; the stream of decompressed bytes).
+
+    Python file objects, not Arrow's native files: from a native file pyarrow's reader
+    reads ahead as fast as the disk allows, up to the whole file (measured: 208 MB held
+    for a 157 MB file); from a Python file it holds a few blocks."""
+    raw = open(path, "rb")  # noqa: SIM115  (closed by read_blocks)
     kind = compression_of(path)
+    if kind == "gzip":
+        return raw, gzip.GzipFile(fileobj=raw, mode="rb")
+    if kind == "bz2":
+        return raw, bz2.BZ2File(raw, "rb")
     if kind == "xz":
-        handle = open(path, "rb")  # noqa: SIM115  (closed by read_blocks)
-        return handle, lzma.open(handle, "rb")
-    raw = pa.OSFile(str(path), "rb")
-    if kind in _ARROW_COMPRESSION:
-        return raw, pa.CompressedInputStream(raw, _ARROW_COMPRESSION[kind])
+        return raw, lzma.LZMAFile(raw, "rb")
+    if kind == "zstd":
+        import zstandard
+
+        return raw, zstandard.ZstdDecompressor().stream_reader(raw)
     return raw, raw
 
 

@@ -98,6 +98,16 @@ def test_text_ids_and_inspect_summary(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["partitions"] == 3
 
 
+@pytest.mark.parametrize("suffix", [".csv.gz", ".tsv.bz2"])
+def test_compressed_files_convert_block_by_block(tmp_path, suffix):
+    frame = write_log(tmp_path / "plain.csv", n=3000)
+    path = tmp_path / f"log{suffix}"
+    frame.to_csv(path, index=False, sep="\t" if ".tsv" in suffix else ",")
+    options = {"signals": SIGNALS, "columns": COLUMNS}
+    dataset = convert_csv(path, tmp_path / "ds", block_mb=0.01, **options)
+    equal_logs(dataset.to_log(), load_csv(path, **options))
+
+
 def main_ok(capsys, *argv):
     with pytest.raises(SystemExit) as info:
         main(list(argv))
