@@ -77,10 +77,11 @@ from offline_data.validation import (
     require_file,
 )
 
-DEFAULT_PARTITION_ROWS = 1_000_000
-"""Without `partitions=`, one partition per this many rows (estimated from the first
-block's bytes per row), so a partition's rows fit in memory comfortably (about 100 MB
-while written, a few hundred MB while a simulator is fitted) whatever the file's size."""
+DEFAULT_PARTITION_ROWS = 500_000
+"""Without `partitions=`, partitions of about this many rows (the count rounded; rows
+estimated from the first block's bytes per row), so a partition's rows fit in memory
+comfortably (a few hundred MB while written or while a simulator is fitted) whatever the
+file's size."""
 COMPRESSION_GUESS = 4.0
 """Assumed ratio of text to compressed bytes when estimating a compressed file's rows."""
 MAX_PARTITIONS = 4096
@@ -126,7 +127,7 @@ def convert_csv(
     """Convert a delimited log file (as `load_csv` reads it, with the same options and
     errors) into a partitioned dataset in `out`, without holding the file in memory.
 
-    `partitions` defaults to one per million rows (estimated); `block_mb` is the text
+    `partitions` defaults to one per 500,000 rows (estimated); `block_mb` is the text
     parsed per block. Exact duplicate rows (same user, item, time, signals) are dropped with a
     warning. Returns the dataset.
     """
@@ -217,7 +218,7 @@ class _Plan:
 
 def _partition_count(requested: int | None, estimated_rows: float) -> int:
     if requested is None:
-        return max(1, min(MAX_PARTITIONS, math.ceil(estimated_rows / DEFAULT_PARTITION_ROWS)))
+        return max(1, min(MAX_PARTITIONS, round(estimated_rows / DEFAULT_PARTITION_ROWS)))
     count = as_int(requested, "partitions", minimum=1)
     if count > MAX_PARTITIONS:
         raise InputError(f"partitions must be at most {MAX_PARTITIONS}, got {count}")
@@ -358,6 +359,7 @@ class _Spill:
 
     def __init__(self, folder: Path, count: int) -> None:
         self.folder, self.count = folder, count
+        _allow_open_files(count + 64)
         self._writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         self._sinks: dict[int, pa.NativeFile] = {}
 
@@ -392,6 +394,22 @@ class _Spill:
             self._sinks[p].close()
         self._writers.clear()
         self._sinks.clear()
+
+
+def _allow_open_files(needed: int) -> None:
+    """Raise this process's limit on open files to `needed` (one spill file per partition
+    is open while reading), up to the hard limit; refuse when that is too low."""
+    try:
+        import resource
+    except ImportError:  # not on Unix: no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise InputError(f"{needed - 64} partitions need {needed} open files but this system "
+                         f"allows {hard}; pass fewer partitions (--partitions)")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def _write_partitions(spill: _Spill, folder: Path, users: np.ndarray, items: np.ndarray,

@@ -44,7 +44,7 @@ def data_convert(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the partitioned log to.")],
     log: LogOptions,
     partitions: Annotated[int | None, typer.Option(
-        help="Partitions (users hashed to them; default one per million rows).")] = None,
+        help="Partitions (users hashed to them; default one per 500,000 rows).")] = None,
     block_size: Annotated[float, typer.Option(
         help="Megabytes of text read per block.")] = DEFAULT_BLOCK_MB,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if recgym wrote it.")] = False,
