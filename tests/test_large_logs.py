@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from offline_data import InputError, LogSchemaError, load_csv, load_kuairand, load_parquet
-from offline_data.convert import convert_csv, convert_kuairand, partition_of
+from offline_data.convert import convert_csv, convert_kuairand
+from offline_data.convert_passes import partition_of
 from offline_data.partitioned import PartitionedLog
 from offline_data.summary import summarize, summarize_partitioned
 from recgym.cli import main
