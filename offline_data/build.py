@@ -139,6 +139,20 @@ def validate_part(
     return user_raw, item_raw, seconds, signal_values
 
 
+def validate_block(
+    frame: pd.DataFrame,
+    signals: Sequence[Signal],
+    origin: Origin,
+    *,
+    time_unit: str = "s",
+    string_ids: bool = False,
+) -> tuple[pd.Series, pd.Series, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """`validate_part` plus the fine-grained time order key (raw numbers, or nanoseconds
+    for datetimes): what a streaming conversion checks per block of a large file, with
+    the rules and messages of the in-memory loaders."""
+    return _validate(frame, signals, origin, time_unit, string_ids)
+
+
 def _validate(
     frame: pd.DataFrame,
     signals: Sequence[Signal],

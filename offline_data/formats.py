@@ -11,6 +11,7 @@ from offline_data.compression import COMPRESSIONS, compression_of, data_suffix
 from offline_data.kuairand import load_kuairand
 from offline_data.log import InteractionLog
 from offline_data.movielens import load_movielens
+from offline_data.partitioned import is_partitioned_dir
 from offline_data.shared.errors import LogSchemaError
 from offline_data.storage import is_log_directory
 from offline_data.tabular import load_csv, load_parquet
@@ -38,16 +39,16 @@ def detect_format(path: str | Path) -> str:
     """Guess the format of `path` from its files; raise naming what was expected."""
     p = Path(path)
     if p.is_dir():
-        if is_log_directory(p):
+        if is_log_directory(p) or is_partitioned_dir(p):
             return "parquet"
         if any(p.glob("log_standard_*.csv")) or any(p.glob("log_random_*.csv")):
             return "kuairand"
         if any((p / name).is_file() for name in ("u.data", "ratings.dat", "ratings.csv")):
             return "movielens"
         raise LogSchemaError(
-            f"{p}: cannot tell the log format; expected a recgym log folder (meta.json), a "
-            "KuaiRand folder (log_standard_*.csv or log_random_*.csv) or a MovieLens folder "
-            "(u.data, ratings.dat, ratings.csv); or pass --format"
+            f"{p}: cannot tell the log format; expected a recgym log folder (meta.json or "
+            "dataset.json), a KuaiRand folder (log_standard_*.csv or log_random_*.csv) or a "
+            "MovieLens folder (u.data, ratings.dat, ratings.csv); or pass --format"
         )
     require_file(p, "log")
     suffix = data_suffix(p)

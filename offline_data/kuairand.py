@@ -67,25 +67,10 @@ def load_kuairand(
     paths = _log_files(folder, log, files)
     parts = []
     for file in paths:
-        origin = Origin(str(file), line_offset=2, columns=FILE_COLUMNS)
-        header = csv_header(file)
-        missing = [c for c in LOG_COLUMNS if c not in header]
-        if missing:
-            raise LogSchemaError(
-                f"{file}: missing KuaiRand column(s) {', '.join(map(repr, missing))}; "
-                f"the file has: {', '.join(header[:25])}"
-            )
+        check_log_header(file)
         raw = read_delimited(file, what="KuaiRand log (CSV)")
-        frame = raw.rename(columns={"video_id": ITEM, "time_ms": TIMESTAMP})
-        if "is_rand" not in frame.columns:
-            frame["is_rand"] = 1 if file.name.startswith("log_random") else 0
-        if "tab" not in frame.columns:
-            frame["tab"] = -1
-        validate_part(frame, SIGNALS[:-1], origin, time_unit="ms")
-        play = check_signal(frame, Signal("play_time_ms", "continuous"), origin)
-        duration = check_signal(frame, Signal("duration_ms", "continuous"), origin)
-        frame["watch_ratio"] = _watch_ratio(play, duration, frame["long_view"].to_numpy())
-        parts.append(frame)
+        parts.append(kuairand_frame(raw, file, Origin(str(file), line_offset=2,
+                                                      columns=FILE_COLUMNS)))
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     users = items = users_origin = items_origin = None
     if features:
@@ -103,6 +88,40 @@ def load_kuairand(
         time_unit="ms",
         context=CONTEXT,
     )
+
+
+def check_log_header(file: Path) -> list[str]:
+    """The header of a KuaiRand log file; raise naming the official columns it lacks."""
+    header = csv_header(file)
+    missing = [c for c in LOG_COLUMNS if c not in header]
+    if missing:
+        raise LogSchemaError(
+            f"{file}: missing KuaiRand column(s) {', '.join(map(repr, missing))}; "
+            f"the file has: {', '.join(header[:25])}"
+        )
+    return header
+
+
+def kuairand_frame(raw: pd.DataFrame, file: Path, origin: Origin) -> pd.DataFrame:
+    """Rows of a KuaiRand log file (all of them, or one block of a large file) with
+    canonical column names, the context columns and `watch_ratio`, checked (ids, times,
+    binary signals, play and duration times) with errors naming `origin`'s lines."""
+    frame = raw.rename(columns={"video_id": ITEM, "time_ms": TIMESTAMP})
+    if "is_rand" not in frame.columns:
+        frame["is_rand"] = 1 if file.name.startswith("log_random") else 0
+    if "tab" not in frame.columns:
+        frame["tab"] = -1
+    validate_part(frame, SIGNALS[:-1], origin, time_unit="ms")
+    play = check_signal(frame, Signal("play_time_ms", "continuous"), origin)
+    duration = check_signal(frame, Signal("duration_ms", "continuous"), origin)
+    frame["watch_ratio"] = _watch_ratio(play, duration, frame["long_view"].to_numpy())
+    return frame
+
+
+def log_files(folder: Path, log: str | None = None, files: list[str] | None = None
+              ) -> list[Path]:
+    """The KuaiRand log files `load_kuairand(folder, log=..., files=...)` reads."""
+    return _log_files(folder, log, files)
 
 
 def _watch_ratio(play: np.ndarray, duration: np.ndarray, long_view: np.ndarray) -> np.ndarray:

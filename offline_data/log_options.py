@@ -91,6 +91,14 @@ def read_log(path: str | Path, options: LogOptions) -> InteractionLog:
     """Load the log at `path` with the options given on the command line: detect its
     format (unless `--format`), refuse options that do not apply to it, and call its
     loader."""
+    fmt, kwargs = loader_arguments(path, options)
+    return load_log(path, fmt, **kwargs)
+
+
+def loader_arguments(path: str | Path, options: LogOptions) -> tuple[str, dict[str, Any]]:
+    """The format of the log at `path` (detected unless `--format`) and the keyword
+    arguments of its loader (or converter) from the command-line options; options that
+    do not apply to that log raise."""
     path = Path(path)
     fmt = check_format(options.format) if options.format is not None else detect_format(path)
     is_file_log = fmt == "csv" or (fmt == "parquet" and not path.is_dir())
@@ -124,7 +132,7 @@ def read_log(path: str | Path, options: LogOptions) -> InteractionLog:
             kwargs["sep"] = parse_separator(options.sep)
     elif fmt == "kuairand":
         kwargs.update(log=options.kuairand_log, files=parse_list(options.files, "--files"))
-    return load_log(path, fmt, **kwargs)
+    return fmt, kwargs
 
 
 def reject_log_options(options: LogOptions, reason: str) -> None:

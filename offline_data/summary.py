@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from offline_data.log import InteractionLog
+from offline_data.partitioned import PartitionedLog
 from offline_data.schema import ITEM, USER
 from offline_data.shared.units import DAY_S, HOUR_S
 
@@ -63,3 +64,104 @@ def summarize(log: InteractionLog) -> dict[str, Any]:
         "item_features": None if log.items is None else list(map(str, log.items.columns)),
         "context_columns": list(log.context_columns),
     }
+
+
+GAP_SAMPLE = 2_000_000
+"""Observed return gaps kept (a seeded uniform sample) for the quantiles of a partitioned
+log's summary; the mean is exact."""
+
+
+def summarize_partitioned(dataset: PartitionedLog) -> dict[str, Any]:
+    """`summarize` of a partitioned log, read one partition at a time: counts, signal
+    statistics, session lengths and sessions per user are exact; return-gap quantiles
+    come from a sample of at most `GAP_SAMPLE` gaps when there are more."""
+    items_seen = np.zeros(dataset.n_items, dtype=bool)
+    moments = {s.name: np.array([0.0, 0.0, np.inf, -np.inf]) for s in dataset.signals}
+    lengths: np.ndarray = np.zeros(1, np.int64)
+    per_user: np.ndarray = np.zeros(1, np.int64)
+    gaps: list[np.ndarray] = []
+    gap_sum, gap_count, censored = 0.0, 0, 0
+    rng = np.random.default_rng(0)
+    share = min(1.0, GAP_SAMPLE / max(dataset.n_sessions, 1))
+    for log in dataset.partitions():
+        frame, sessions = log.interactions, log.sessions
+        items_seen[frame[ITEM].to_numpy()] = True
+        for s in dataset.signals:
+            v = frame[s.name].to_numpy(dtype=np.float64)
+            m = moments[s.name]
+            m += [v.sum(), (v * v).sum(), 0.0, 0.0]
+            m[2], m[3] = min(m[2], v.min()), max(m[3], v.max())
+        lengths = _add_counts(lengths, sessions["length"].to_numpy())
+        per_user = _add_counts(per_user, sessions.groupby(USER).size().to_numpy())
+        observed = sessions.loc[~sessions["censored"], "return_gap"].to_numpy() / HOUR_S
+        gap_sum, gap_count = gap_sum + observed.sum(), gap_count + len(observed)
+        censored += int(sessions["censored"].sum())
+        gaps.append(observed if share >= 1 else observed[rng.random(len(observed)) < share])
+    n = max(dataset.n_interactions, 1)
+    signals: dict[str, dict[str, Any]] = {}
+    for s in dataset.signals:
+        total, squares, low, high = moments[s.name]
+        mean = total / n
+        if s.is_binary:
+            signals[s.name] = {"kind": s.kind, "rate": float(mean)}
+        else:
+            signals[s.name] = {"kind": s.kind, "mean": float(mean),
+                               "std": float(np.sqrt(max(squares / n - mean**2, 0.0))),
+                               "min": float(low), "max": float(high)}
+    gap_quantiles = _quantiles(np.concatenate(gaps) if gaps else np.zeros(0))
+    if gap_count:
+        gap_quantiles["mean"] = gap_sum / gap_count
+    return {
+        "source": dataset.source,
+        "users": sum(p.users for p in dataset.partition_info),
+        "items": int(items_seen.sum()),
+        "user_id_space": dataset.n_users,
+        "item_id_space": dataset.n_items,
+        "interactions": dataset.n_interactions,
+        "sessions": dataset.n_sessions,
+        "session_gap_s": dataset.session_gap,
+        "window": {
+            "start": pd.Timestamp(dataset.start_time, unit="s", tz="UTC").isoformat(),
+            "end": pd.Timestamp(dataset.end_time, unit="s", tz="UTC").isoformat(),
+            "days": round((dataset.end_time - dataset.start_time) / DAY_S, 3),
+        },
+        "signals": signals,
+        "session_length": _count_quantiles(lengths),
+        "sessions_per_user": _count_quantiles(per_user),
+        "return_gap_hours": gap_quantiles,
+        "censored_sessions": censored,
+        "user_features": None,
+        "item_features": None,
+        "context_columns": list(dataset.context),
+        "partitions": dataset.n_partitions,
+    }
+
+
+def _add_counts(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`counts` (how often each whole number occurred) plus the occurrences in `values`."""
+    more = np.bincount(values.astype(np.int64))
+    if len(more) > len(counts):
+        counts = np.pad(counts, (0, len(more) - len(counts)))
+    counts[: len(more)] += more
+    return counts
+
+
+def _count_quantiles(counts: np.ndarray) -> dict[str, float]:
+    """`_quantiles` of the values that `counts` tallies (the same linear interpolation as
+    `np.quantile`), without expanding them."""
+    n = int(counts.sum())
+    if n == 0:
+        return _quantiles(np.zeros(0))
+    cumulative = np.cumsum(counts)
+
+    def value_at(k: np.ndarray) -> np.ndarray:
+        return np.searchsorted(cumulative, k, side="right").astype(np.float64)
+
+    out = {}
+    for q in QUANTILES:
+        h = (n - 1) * q
+        low = np.floor(h)
+        a, b = value_at(np.array([low, min(low + 1, n - 1)]))
+        out[f"p{round(q * 100)}"] = float(a + (h - low) * (b - a))
+    out["mean"] = float((np.arange(len(counts)) * counts).sum() / n)
+    return out

@@ -10,6 +10,7 @@ import pandas as pd
 from offline_data.build import build_log
 from offline_data.compression import data_suffix
 from offline_data.log import InteractionLog
+from offline_data.partitioned import DATASET_FILE, PartitionedLog, is_partitioned_dir
 from offline_data.readers import (
     csv_header,
     is_parquet_path,
@@ -70,17 +71,17 @@ def load_csv(
     """
     parsed = parse_signals(signals)
     session_gap = check_session_gap(session_gap)
-    mapping = _mapping(columns, [s.name for s in parsed], context)
+    mapping = column_mapping(columns, [s.name for s in parsed], context)
     csv_path = require_file(path, "log (CSV)")
     if sep is None:
         sep = "\t" if data_suffix(csv_path) == ".tsv" else ","
-    _check_mapping(mapping, csv_header(csv_path, sep=sep), csv_path, sep)
+    check_mapping(mapping, csv_header(csv_path, sep=sep), csv_path, sep)
     id_columns = [mapping[USER], mapping[ITEM]] if string_ids else []
     frame = read_delimited(
         csv_path, what="log (CSV)", sep=sep, usecols=list(dict.fromkeys(mapping.values())),
         text_columns=list(dict.fromkeys(id_columns)),
     )
-    return _build(frame, mapping, parsed, _origin(path, mapping, line_offset=2), time_unit,
+    return _build(frame, mapping, parsed, file_origin(path, mapping, line_offset=2), time_unit,
                   string_ids, session_gap, context, users, items, allow_early_times)
 
 
@@ -97,7 +98,9 @@ def load_parquet(
     items: FeatureSource = None,
     allow_early_times: bool = False,
 ) -> InteractionLog:
-    """Load a Parquet log file, or a folder written by `InteractionLog.to_parquet`.
+    """Load a Parquet log file, or a folder written by `InteractionLog.to_parquet` or by
+    `recgym data convert` (a partitioned log, loaded whole: see `PartitionedLog` to read
+    one partition at a time).
 
     For a file, arguments are as in `load_csv` (`signals` is required; `session_gap`
     defaults to 30 minutes). A folder written by `to_parquet` carries its own schema:
@@ -107,10 +110,12 @@ def load_parquet(
     `time_unit` says.
     """
     if Path(path).is_dir():
-        if not is_log_directory(path):
+        partitioned = is_partitioned_dir(path)
+        if not is_log_directory(path) and not partitioned:
             raise LogSchemaError(
                 f"{path}: a folder, but not one written by InteractionLog.to_parquet "
-                f"(no {META_FILE}); pass a Parquet file instead"
+                f"(no {META_FILE}) or by `recgym data convert` (no {DATASET_FILE}); pass a "
+                "Parquet file instead"
             )
         given = {
             "signals": signals is not None, "columns": bool(columns),
@@ -125,7 +130,7 @@ def load_parquet(
                 f"{', '.join(passed)} cannot be applied to it; leave them out (only "
                 "session_gap / --session-gap can be changed)"
             )
-        log = read_log(path)
+        log = PartitionedLog(path).to_log() if partitioned else read_log(path)
         if session_gap is not None and check_session_gap(session_gap) != log.session_gap:
             log = log.with_session_gap(session_gap)
         return log
@@ -136,21 +141,24 @@ def load_parquet(
             "(--signals click:binary)"
         )
     parsed = parse_signals(signals)
-    mapping = _mapping(columns, [s.name for s in parsed], context)
-    _check_mapping(mapping, parquet_columns(path, "log (Parquet)"), path)
+    mapping = column_mapping(columns, [s.name for s in parsed], context)
+    check_mapping(mapping, parquet_columns(path, "log (Parquet)"), path)
     frame = read_parquet(path, what="log (Parquet)", columns=list(dict.fromkeys(mapping.values())))
-    return _build(frame, mapping, parsed, _origin(path, mapping, line_offset=None), time_unit,
+    return _build(frame, mapping, parsed, file_origin(path, mapping, line_offset=None), time_unit,
                   string_ids, session_gap, context, users, items, allow_early_times)
 
 
-def _origin(path: str | Path, mapping: dict[str, str], line_offset: int | None) -> Origin:
+def file_origin(path: str | Path, mapping: dict[str, str], line_offset: int | None) -> Origin:
+    """Where a log file's rows come from, naming its columns as the file does."""
     renamed = {name: column for name, column in mapping.items() if name != column}
     return Origin(str(path), line_offset=line_offset, columns=renamed, id_hint=STRING_IDS_HINT)
 
 
-def _mapping(
+def column_mapping(
     columns: Mapping[str, str] | None, signal_names: list[str], context: Sequence[str]
 ) -> dict[str, str]:
+    """Canonical name -> the file's column for every column a log needs (unmapped names
+    are looked up as they are); unknown keys raise."""
     known = [*KEY_COLUMNS, *signal_names, *context]
     columns = dict(columns or {})
     unknown = [k for k in columns if k not in known]
@@ -162,8 +170,10 @@ def _mapping(
     return {name: str(columns.get(name, name)) for name in known}
 
 
-def _check_mapping(mapping: dict[str, str], header: list[str], path: str | Path,
-                   sep: str | None = None) -> None:
+def check_mapping(mapping: dict[str, str], header: list[str], path: str | Path,
+                  sep: str | None = None) -> None:
+    """Raise naming the mapped column the file's `header` lacks (and the separator that
+    fits, when the header reads as one column)."""
     for canonical, column in mapping.items():
         if column not in header and len(header) == 1 and sep is not None:
             other = next((s for s in SEPARATORS if s != sep and s in header[0]), None)

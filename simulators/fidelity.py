@@ -70,16 +70,36 @@ class HeldOut:
         return log.select(~self.mask, end_time=self.cutoff, source=f"{log.source} [train]")
 
 
+def holdout_cutoff(start_time: int, end_time: int, test_fraction: float) -> int:
+    """Unix time where `held_out` begins holding out sessions."""
+    if not 0 < test_fraction < 1:
+        raise InputError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    return int(end_time - test_fraction * (end_time - start_time))
+
+
+def _late_rows(log: InteractionLog, cutoff: int) -> np.ndarray:
+    start = log.sessions["start"].to_numpy()[log.interactions[SESSION].to_numpy()]
+    return start >= cutoff
+
+
+def held_out_rows(log: InteractionLog, test_fraction: float) -> np.ndarray:
+    """The rows `held_out(log, test_fraction)` holds out (its `mask`), also for a part
+    of a log (one partition of a partitioned log), where either side may be empty."""
+    late = _late_rows(log, holdout_cutoff(log.start_time, log.end_time, test_fraction))
+    if "is_rand" in log.context_columns:
+        rand = log.interactions["is_rand"].to_numpy() == 1
+        if rand.any() and not (rand | late).all():
+            return rand | late
+    return late
+
+
 def held_out(log: InteractionLog, test_fraction: float = 0.1) -> HeldOut:
     """Hold out the sessions starting in the last `test_fraction` of the time window. When
     the log has randomly exposed rows (KuaiRand's `is_rand`: free of exposure bias), those
     are held out too and the per-signal metrics are measured on them, while sessions are
     still measured on the last part of the window."""
-    if not 0 < test_fraction < 1:
-        raise InputError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    cutoff = int(log.end_time - test_fraction * (log.end_time - log.start_time))
-    start = log.sessions["start"].to_numpy()[log.interactions[SESSION].to_numpy()]
-    late = start >= cutoff
+    cutoff = holdout_cutoff(log.start_time, log.end_time, test_fraction)
+    late = _late_rows(log, cutoff)
     if not late.any() or late.all():
         raise InputError(f"{log.source}: holding out the last {test_fraction:.0%} of the window "
                          "leaves an empty part; use a longer log")

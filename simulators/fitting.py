@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from offline_data.log import InteractionLog
+from offline_data.partitioned import PartitionedLog
 from offline_data.schema import ITEM, SESSION, TIMESTAMP, USER, Signal
 from offline_data.shared.errors import InputError
 from offline_data.shared.units import HOUR_S
@@ -168,18 +170,51 @@ def return_edges(session_gap: int, edges_h: tuple[float, ...]) -> np.ndarray:
     return np.array([float(session_gap), *inner])
 
 
+def start_state(log: InteractionLog, rows: RowInputs, names: list[str], item_x: np.ndarray,
+                primary: int, history_len: int) -> dict[str, np.ndarray]:
+    """Where each user of the log stands at its end (the simulator's default start):
+    the `start_*` fields of `SimulatorTensors`, one entry per user of the id space
+    (users absent from `log` get -1 items and zeros)."""
+    start_items, start_feedback, start_hist_hours = last_history(log, history_len)
+    start_feedback = start_feedback[..., [log.signal_names.index(m) for m in names]]
+    consumed = rows.targets[:, primary].astype(np.float64)
+    start_profile_sum = np.zeros((log.n_users, item_x.shape[1]), np.float32)
+    np.add.at(start_profile_sum, rows.user, item_x[rows.item] * consumed[:, None])
+    start_profile_count = np.bincount(rows.user, consumed, minlength=log.n_users)
+    last = log.sessions.groupby(USER).agg(sessions=("session_id", "size"), end=("end", "max"))
+    start_session_index = np.zeros(log.n_users, dtype=np.int64)
+    start_session_index[last.index.to_numpy()] = last["sessions"].to_numpy()
+    start_hours = np.zeros(log.n_users)
+    start_hours[last.index.to_numpy()] = np.maximum(
+        log.end_time - last["end"].to_numpy(), log.session_gap) / HOUR_S
+    return {"start_items": start_items, "start_feedback": start_feedback,
+            "start_profile_sum": start_profile_sum, "start_profile_count": start_profile_count,
+            "start_session_index": start_session_index, "start_hours_since": start_hours,
+            "start_hist_hours": start_hist_hours}
+
+
 def fit(
-    log: InteractionLog,
+    log: InteractionLog | PartitionedLog,
     config: SimulatorConfig | None = None,
     *,
     user_weights: np.ndarray | None = None,
 ) -> LoggedUserSimulator:
     """Fit a simulator to `log`: the response, leave and return models.
 
+    A `PartitionedLog` (a log larger than memory, `recgym data convert`) is fitted one
+    partition at a time (`simulators.streamed_fit.fit_partitioned`).
+
     The last `config.val_fraction` of the log's time window is held out for early
     stopping. `user_weights` (one non-negative integer per user) repeats each user's data
     that many times (bootstrap resampling for simulator sets).
     """
+    if isinstance(log, PartitionedLog):
+        from simulators.streamed_fit import fit_partitioned
+
+        if user_weights is not None:
+            raise InputError(f"{log.source}: user_weights (bootstrap resampling) need a log in "
+                             "memory; load it with PartitionedLog.to_log() first")
+        return fit_partitioned(log, config)
     config = config or SimulatorConfig()
     signals, primary = resolve_signals(log, config)
     names = [s.name for s in signals]
@@ -214,18 +249,7 @@ def fit(
     exposure = np.log1p(np.bincount(rows.item, minlength=log.n_items).astype(np.float64))
     popularity = (exposure - exposure.mean()) / max(exposure.std(), 1e-6)
     edges = return_edges(log.session_gap, config.return_edges_h)
-    start_items, start_feedback, start_hist_hours = last_history(log, config.history_len)
-    start_feedback = start_feedback[..., [log.signal_names.index(m) for m in names]]
-    consumed = rows.targets[:, primary].astype(np.float64)
-    start_profile_sum = np.zeros((log.n_users, item_x.shape[1]), np.float32)
-    np.add.at(start_profile_sum, rows.user, item_x[rows.item] * consumed[:, None])
-    start_profile_count = np.bincount(rows.user, consumed, minlength=log.n_users)
-    last = log.sessions.groupby(USER).agg(sessions=("session_id", "size"), end=("end", "max"))
-    start_session_index = np.zeros(log.n_users, dtype=np.int64)
-    start_session_index[last.index.to_numpy()] = last["sessions"].to_numpy()
-    start_hours = np.zeros(log.n_users)
-    start_hours[last.index.to_numpy()] = np.maximum(
-        log.end_time - last["end"].to_numpy(), log.session_gap) / HOUR_S
+    start = start_state(log, rows, names, item_x, primary, config.history_len)
     meta = FittedMeta(
         n_users=log.n_users, n_items=log.n_items, signals=tuple(signals), primary=primary,
         continuous_stats=stats, session_gap=log.session_gap,
@@ -233,13 +257,7 @@ def fit(
         item_features=tuple(item_names), config=config, source=log.source,
     )
     tensors = SimulatorTensors(known_user=train_users, known_item=train_items,
-                               item_popularity=popularity.astype(np.float32),
-                               start_items=start_items, start_feedback=start_feedback,
-                               start_profile_sum=start_profile_sum,
-                               start_profile_count=start_profile_count,
-                               start_session_index=start_session_index,
-                               start_hours_since=start_hours,
-                               start_hist_hours=start_hist_hours)
+                               item_popularity=popularity.astype(np.float32), **start)
     ux, ix = torch.from_numpy(user_x), torch.from_numpy(item_x)
     response = ResponseNet(log.n_users, log.n_items, ux, ix, [s.is_binary for s in signals],
                            primary, config, category_columns(item_names)).to(device)
@@ -293,20 +311,23 @@ def _weighted(idx: np.ndarray, user: np.ndarray, weights: np.ndarray | None) -> 
     return np.repeat(idx, np.asarray(weights, dtype=np.int64)[user[idx]])
 
 
-def _fit_response(
-    net: ResponseNet, rows: RowInputs, meta: FittedMeta, tensors: SimulatorTensors,
-    train_idx: np.ndarray, val_idx: np.ndarray, config: SimulatorConfig, device: torch.device,
-) -> tuple[dict[str, Any], ResponseMaps]:
-    """Train the response model (every signal's loss on the training rows, early stopping
-    on the validation rows), then fit the Platt maps of its binary heads on the validation
-    rows (identity maps when `config.calibrate` is off)."""
-    n_users, n_items = meta.n_users, meta.n_items
+Tensors = dict[str, torch.Tensor]
+"""Model inputs and targets of some rows, indexed by row (a batch indexes them)."""
+BatchLoss = Callable[[Tensors, torch.Tensor], torch.Tensor]
+"""Mean loss of a batch of rows of the given tensors."""
+
+
+def response_inputs(rows: RowInputs, meta: FittedMeta, tensors: SimulatorTensors,
+                    device: torch.device) -> Tensors:
+    """The response model's inputs and (standardised) targets for `rows`: unknown ids
+    mapped to the unknown id, history padding to its own id, session context."""
+    n_items = meta.n_items
     targets = rows.targets.copy()
     for s, signal in enumerate(meta.signals):
         if not signal.is_binary:
             st = meta.continuous_stats[signal.name]
             targets[:, s] = (targets[:, s] - st["mean"]) / st["std"]
-    user = np.where(tensors.known_user[rows.user], rows.user, n_users)
+    user = np.where(tensors.known_user[rows.user], rows.user, meta.n_users)
     item = np.where(tensors.known_item[rows.item], rows.item, n_items)
     hist = rows.hist_items
     hist = np.where(hist < 0, n_items + 1,
@@ -314,16 +335,23 @@ def _fit_response(
     context = np.column_stack([np.log1p(rows.position), np.log1p(rows.session_index),
                                np.log1p(rows.profile_count), np.log1p(rows.hours_since)])
     profile = rows.profile_sum / np.maximum(rows.profile_count, 1.0)[:, None]
-    t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in {
+    return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in {
         "user": user, "item": item, "hist": hist, "fb": rows.hist_feedback,
         "age": rows.hist_hours,
         "ctx": context.astype(np.float32), "profile": profile.astype(np.float32),
         "y": targets}.items()}
+
+
+def response_losses(net: ResponseNet, meta: FittedMeta, config: SimulatorConfig,
+                    device: torch.device) -> tuple[BatchLoss, BatchLoss]:
+    """(training loss, validation loss) of the response model over a batch of rows of
+    `response_inputs`; ids are dropped out (seeded) while training."""
+    n_users, n_items = meta.n_users, meta.n_items
     binary = [s.is_binary for s in meta.signals]
     p = meta.primary
     dropout_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
 
-    def losses_of(batch: torch.Tensor, gaussian: bool) -> torch.Tensor:
+    def losses_of(t: Tensors, batch: torch.Tensor, gaussian: bool) -> torch.Tensor:
         """Mean loss over the signals: Bernoulli log-loss for binary ones; for continuous
         ones the Gaussian likelihood when training, the squared error of the mean (in
         standardised units) when validating. The likelihood's sigma phases make the
@@ -350,37 +378,53 @@ def _fit_response(
                 losses.append(((y[:, s] - out[:, 0]) ** 2).mean())
         return torch.stack(losses).mean()
 
-    def loss_fn(batch: torch.Tensor) -> torch.Tensor:
-        return losses_of(batch, gaussian=True)
+    def loss_fn(t: Tensors, batch: torch.Tensor) -> torch.Tensor:
+        return losses_of(t, batch, gaussian=True)
 
-    def val_fn(batch: torch.Tensor) -> torch.Tensor:
-        return losses_of(batch, gaussian=False)
+    def val_fn(t: Tensors, batch: torch.Tensor) -> torch.Tensor:
+        return losses_of(t, batch, gaussian=False)
 
+    return loss_fn, val_fn
+
+
+@torch.no_grad()
+def response_logits(net: ResponseNet, meta: FittedMeta, t: Tensors, batch: torch.Tensor
+                    ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+    """Primary logit and each other binary head's logit given the logged primary value
+    (eval mode, no id dropout), for calibration."""
+    binary = [s.is_binary for s in meta.signals]
+    i = t["item"][batch]
+    seen = torch.where(i == meta.n_items, torch.full_like(i, -1), i)
+    reps = net.encode(t["user"][batch], i, t["hist"][batch], t["fb"][batch],
+                      t["ctx"][batch], t["profile"][batch], t["age"][batch], seen)
+    outs = net.conditional(reps, t["y"][batch][:, meta.primary])
+    return net.primary_logit(reps), [out[:, 0] if out is not None and binary[s] else None
+                                     for s, out in enumerate(outs)]
+
+
+def _fit_response(
+    net: ResponseNet, rows: RowInputs, meta: FittedMeta, tensors: SimulatorTensors,
+    train_idx: np.ndarray, val_idx: np.ndarray, config: SimulatorConfig, device: torch.device,
+) -> tuple[dict[str, Any], ResponseMaps]:
+    """Train the response model (every signal's loss on the training rows, early stopping
+    on the validation rows), then fit the Platt maps of its binary heads on the validation
+    rows (identity maps when `config.calibrate` is off)."""
+    t = response_inputs(rows, meta, tensors, device)
+    loss, val_loss = response_losses(net, meta, config, device)
+    binary = [s.is_binary for s in meta.signals]
     report: dict[str, Any] = fit_rows(
-        net, loss_fn, torch.from_numpy(train_idx).to(device),
+        net, lambda batch: loss(t, batch), torch.from_numpy(train_idx).to(device),
         torch.from_numpy(val_idx).to(device), epochs=config.epochs, batch_size=config.batch_size,
         lr=config.lr, weight_decay=config.weight_decay, patience=config.patience,
-        seed=config.seed, desc="response model", val_fn=val_fn, progress=config.progress)
+        seed=config.seed, desc="response model", val_fn=lambda batch: val_loss(t, batch),
+        progress=config.progress)
     if not config.calibrate:
         return report, Calibration.identity(len(binary)).response
-
-    @torch.no_grad()
-    def logits_of(batch: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
-        """Primary logit and each other binary head's logit given the logged primary value
-        (eval mode, no id dropout)."""
-        i = t["item"][batch]
-        seen = torch.where(i == n_items, torch.full_like(i, -1), i)
-        reps = net.encode(t["user"][batch], i, t["hist"][batch], t["fb"][batch],
-                          t["ctx"][batch], t["profile"][batch], t["age"][batch], seen)
-        outs = net.conditional(reps, t["y"][batch][:, p])
-        return net.primary_logit(reps), [out[:, 0] if out is not None and binary[s] else None
-                                         for s, out in enumerate(outs)]
-
     net.eval()
     primary_parts: list[torch.Tensor] = []
     head_parts: dict[int, list[torch.Tensor]] = {}
     for batch in torch.from_numpy(val_idx).to(device).split(4 * config.batch_size):
-        logit, outs = logits_of(batch)
+        logit, outs = response_logits(net, meta, t, batch)
         primary_parts.append(logit)
         for s, out in enumerate(outs):
             if out is not None:
@@ -388,22 +432,30 @@ def _fit_response(
     primary_logit = torch.cat(primary_parts).cpu().numpy()
     conditional = [torch.cat(head_parts[s]).cpu().numpy() if s in head_parts else None
                    for s in range(len(binary))]
-    maps, calibration = calibrate_heads(primary_logit, conditional, rows.targets[val_idx], p,
-                                        [s.name for s in meta.signals])
+    maps, calibration = calibrate_heads(primary_logit, conditional, rows.targets[val_idx],
+                                        meta.primary, [s.name for s in meta.signals])
     report["calibration"] = calibration
     return report, maps
 
 
-def _fit_leave(
-    net: UserContextNet, log: InteractionLog, rows: RowInputs, tensors: SimulatorTensors,
-    is_val: np.ndarray, user_weights: np.ndarray | None, config: SimulatorConfig,
-    device: torch.device,
-) -> tuple[dict[str, Any], tuple[float, float]]:
-    """Hazard of ending the session after each step (its feedback: the best item of the
-    slate, as the simulator sees it); the last step of a session whose end is too close to
-    the end of the log to know is left out. Returns the training report and the Platt map
-    of the hazard's logit, fitted on the validation steps (the identity when
-    `config.calibrate` is off)."""
+@dataclass(frozen=True)
+class AuxInputs:
+    """Inputs of the leave model (one entry per step) or the return model (per session)
+    and the entries it trains and validates on."""
+
+    t: Tensors
+    """`user` (unknown users mapped to n_users), `x` context, `y` target."""
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+
+
+def leave_inputs(log: InteractionLog, rows: RowInputs, known_user: np.ndarray,
+                 is_val: np.ndarray, user_weights: np.ndarray | None, device: torch.device
+                 ) -> AuxInputs:
+    """The leave model's steps: context (position, session index, the step's feedback: the
+    best item of the slate, as the simulator sees it, and the session's running mean) and
+    whether the session ended after it. The last step of a session whose end is too close
+    to the end of the log to know is left out."""
     sessions = log.sessions
     steps = rows.steps
     start = steps.starts
@@ -417,24 +469,54 @@ def _fit_leave(
     context = np.column_stack([*leave_context(taken, rows.session_index[start]),
                                feedback, sums / taken[:, None]]).astype(np.float32)
     users = rows.user[start]
-    user = np.where(tensors.known_user[users], users, log.n_users)
+    user = np.where(known_user[users], users, log.n_users)
     usable = ~unknown
     step_val = is_val[start]
-    train_idx = _weighted(np.flatnonzero(usable & ~step_val), users, user_weights)
-    val_idx = np.flatnonzero(usable & step_val)
-    u = torch.from_numpy(user).to(device)
-    x = torch.from_numpy(context).to(device)
-    y = torch.from_numpy(last_step.astype(np.float32)).to(device)
+    return AuxInputs(
+        t={"user": torch.from_numpy(user).to(device), "x": torch.from_numpy(context).to(device),
+           "y": torch.from_numpy(last_step.astype(np.float32)).to(device)},
+        train_idx=_weighted(np.flatnonzero(usable & ~step_val), users, user_weights),
+        val_idx=np.flatnonzero(usable & step_val))
 
+
+def leave_loss(net: UserContextNet, n_users: int, config: SimulatorConfig,
+               device: torch.device) -> BatchLoss:
+    """Log-loss of the leave hazard over a batch of `leave_inputs` (user id dropout while
+    training, seeded)."""
     dropout_gen = torch.Generator(device=device).manual_seed(config.seed + 2)
 
-    def loss_fn(batch: torch.Tensor) -> torch.Tensor:
-        users = drop_ids(u[batch], log.n_users, config.aux_id_dropout, dropout_gen) \
-            if net.training else u[batch]
-        return F.binary_cross_entropy_with_logits(net(users, x[batch])[:, 0], y[batch])
+    def loss_fn(t: Tensors, batch: torch.Tensor) -> torch.Tensor:
+        users = drop_ids(t["user"][batch], n_users, config.aux_id_dropout, dropout_gen) \
+            if net.training else t["user"][batch]
+        return F.binary_cross_entropy_with_logits(net(users, t["x"][batch])[:, 0],
+                                                  t["y"][batch])
 
+    return loss_fn
+
+
+def leave_calibration(logit: np.ndarray, target: np.ndarray
+                      ) -> tuple[dict[str, float], tuple[float, float]]:
+    """Platt map of the leave hazard's logit on validation steps, and its report."""
+    scale, shift = fit_platt(logit, target)
+    return {"scale": scale, "shift": shift,
+            "val_ece_before": expected_calibration_error(target, sigmoid(logit)),
+            "val_ece_after": expected_calibration_error(target, sigmoid(scale * logit + shift))
+            }, (scale, shift)
+
+
+def _fit_leave(
+    net: UserContextNet, log: InteractionLog, rows: RowInputs, tensors: SimulatorTensors,
+    is_val: np.ndarray, user_weights: np.ndarray | None, config: SimulatorConfig,
+    device: torch.device,
+) -> tuple[dict[str, Any], tuple[float, float]]:
+    """Hazard of ending the session after each step (see `leave_inputs`). Returns the
+    training report and the Platt map of the hazard's logit, fitted on the validation
+    steps (the identity when `config.calibrate` is off)."""
+    inputs = leave_inputs(log, rows, tensors.known_user, is_val, user_weights, device)
+    t, val_idx = inputs.t, inputs.val_idx
+    loss = leave_loss(net, log.n_users, config, device)
     report: dict[str, Any] = fit_rows(
-        net, loss_fn, torch.from_numpy(train_idx).to(device),
+        net, lambda batch: loss(t, batch), torch.from_numpy(inputs.train_idx).to(device),
         torch.from_numpy(val_idx).to(device), epochs=config.aux_epochs,
         batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
         patience=config.patience, seed=config.seed, desc="leave model", progress=config.progress)
@@ -443,24 +525,18 @@ def _fit_leave(
     with torch.no_grad():
         net.eval()
         val = torch.from_numpy(val_idx).to(device)
-        logit = net(u[val], x[val])[:, 0].cpu().numpy().astype(np.float64)
-    target = last_step[val_idx].astype(np.float64)
-    scale, shift = fit_platt(logit, target)
-    report["calibration"] = {
-        "scale": scale, "shift": shift,
-        "val_ece_before": expected_calibration_error(target, sigmoid(logit)),
-        "val_ece_after": expected_calibration_error(target, sigmoid(scale * logit + shift))}
-    return report, (scale, shift)
+        logit = net(t["user"][val], t["x"][val])[:, 0].cpu().numpy().astype(np.float64)
+    target = t["y"][val].cpu().numpy().astype(np.float64)
+    report["calibration"], platt = leave_calibration(logit, target)
+    return report, platt
 
 
-def _fit_return(
-    net: UserContextNet, log: InteractionLog, rows: RowInputs, tensors: SimulatorTensors,
-    edges: np.ndarray, cutoff: float, user_weights: np.ndarray | None, config: SimulatorConfig,
-    device: torch.device,
-) -> dict[str, float]:
-    """Distribution over return-gap buckets per session (its steps' feedback, as the
-    simulator sums it); censored sessions contribute the probability of a gap longer than
-    what was observed."""
+def return_inputs(log: InteractionLog, rows: RowInputs, known_user: np.ndarray,
+                  edges: np.ndarray, device: torch.device) -> tuple[Tensors, np.ndarray]:
+    """The return model's sessions: context (length, session index, summed step feedback
+    as the simulator sums it) and target weights over gap buckets (censored sessions: the
+    probability of a gap longer than what was observed); and which sessions say anything
+    about return gaps."""
     sessions = log.sessions
     steps = rows.steps
     step_session = log.interactions[SESSION].to_numpy()[steps.starts]
@@ -470,7 +546,7 @@ def _fit_return(
     context = np.column_stack([np.log1p(length), np.log1p(sessions["session_index"]),
                                sums / length[:, None]]).astype(np.float32)
     users = sessions[USER].to_numpy()
-    user = np.where(tensors.known_user[users], users, log.n_users)
+    user = np.where(known_user[users], users, log.n_users)
     censored = sessions["censored"].to_numpy()
     gap = np.clip(sessions["observed_gap"].to_numpy(dtype=np.float64), 1.0, None)
     buckets = GapBuckets(edges)
@@ -478,31 +554,46 @@ def _fit_return(
     one_hot = np.eye(buckets.n_buckets)[buckets.bucket_of(gap)]
     target = np.where(censored[:, None], survival, one_hot).astype(np.float32)
     informative = ~censored | (survival.min(axis=1) < 1.0)
+    return ({"user": torch.from_numpy(user).to(device), "x": torch.from_numpy(context).to(device),
+             "y": torch.from_numpy(target).to(device)}, informative)
+
+
+def return_loss(net: UserContextNet, n_users: int, config: SimulatorConfig,
+                device: torch.device) -> BatchLoss:
+    """Negative log-likelihood of the observed (or censored) return gaps over a batch of
+    `return_inputs` (user id dropout while training, seeded)."""
+    dropout_gen = torch.Generator(device=device).manual_seed(config.seed + 3)
+
+    def loss_fn(t: Tensors, batch: torch.Tensor) -> torch.Tensor:
+        users = drop_ids(t["user"][batch], n_users, config.aux_id_dropout, dropout_gen) \
+            if net.training else t["user"][batch]
+        log_p = torch.log_softmax(net(users, t["x"][batch]), dim=1)
+        # censored rows: -log sum_b p_b * P(gap > observed | b); others: cross-entropy
+        return -torch.logsumexp(log_p + torch.log(t["y"][batch].clamp(min=1e-12)), dim=1).mean()
+
+    return loss_fn
+
+
+def _fit_return(
+    net: UserContextNet, log: InteractionLog, rows: RowInputs, tensors: SimulatorTensors,
+    edges: np.ndarray, cutoff: float, user_weights: np.ndarray | None, config: SimulatorConfig,
+    device: torch.device,
+) -> dict[str, float]:
+    """Distribution over return-gap buckets per session (see `return_inputs`)."""
+    t, informative = return_inputs(log, rows, tensors.known_user, edges, device)
     if informative.sum() < 2:
         raise InputError(
             f"{log.source}: only {int(informative.sum())} session(s) say anything about "
             "return gaps (a return was seen, or the log went on long after the session); the "
             "return model needs more: use a longer log"
         )
+    sessions = log.sessions
     train, val = validation_split(informative, sessions["start"].to_numpy() >= cutoff,
                                   config.val_fraction, config.seed)
-    train_idx = _weighted(train, users, user_weights)
-    val_idx = val
-    u = torch.from_numpy(user).to(device)
-    x = torch.from_numpy(context).to(device)
-    w = torch.from_numpy(target).to(device)
-
-    dropout_gen = torch.Generator(device=device).manual_seed(config.seed + 3)
-
-    def loss_fn(batch: torch.Tensor) -> torch.Tensor:
-        users = drop_ids(u[batch], log.n_users, config.aux_id_dropout, dropout_gen) \
-            if net.training else u[batch]
-        log_p = torch.log_softmax(net(users, x[batch]), dim=1)
-        # censored rows: -log sum_b p_b * P(gap > observed | b); others: cross-entropy
-        return -torch.logsumexp(log_p + torch.log(w[batch].clamp(min=1e-12)), dim=1).mean()
-
-    return fit_rows(net, loss_fn, torch.from_numpy(train_idx).to(device),
-                    torch.from_numpy(val_idx).to(device), epochs=config.aux_epochs,
+    train_idx = _weighted(train, sessions[USER].to_numpy(), user_weights)
+    loss = return_loss(net, log.n_users, config, device)
+    return fit_rows(net, lambda batch: loss(t, batch), torch.from_numpy(train_idx).to(device),
+                    torch.from_numpy(val).to(device), epochs=config.aux_epochs,
                     batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
                     patience=config.patience, seed=config.seed, desc="return model",
                     progress=config.progress)

@@ -9,6 +9,9 @@ from typing import Annotated
 import typer
 
 from offline_data import InputError, summarize
+from offline_data.blocks import DEFAULT_BLOCK_MB
+from offline_data.partitioned import PartitionedLog, is_partitioned_dir
+from offline_data.summary import summarize_partitioned
 from recgym.cli.app import app
 from recgym.cli.log_options import LogOptions, log_options, read_log
 from recgym.report import log_summary_text
@@ -24,9 +27,36 @@ def data_inspect(
     log: LogOptions,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Summarise a log: users, items, interactions, sessions, signal rates, quantiles."""
-    summary = summarize(read_log(path, log))
+    """Summarise a log: users, items, interactions, sessions, signal rates, quantiles.
+
+    A partitioned folder (`recgym data convert`) is read one partition at a time."""
+    if is_partitioned_dir(path) and not log.given():
+        summary = summarize_partitioned(PartitionedLog(path))
+    else:
+        summary = summarize(read_log(path, log))
     typer.echo(json.dumps(summary, indent=2) if as_json else log_summary_text(summary))
+
+
+@data_app.command("convert")
+@log_options
+def data_convert(
+    path: Annotated[Path, typer.Argument(help="Log file (csv, kuairand) or KuaiRand folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the partitioned log to.")],
+    log: LogOptions,
+    partitions: Annotated[int | None, typer.Option(
+        help="Partitions (users hashed to them; default one per 500,000 rows).")] = None,
+    block_size: Annotated[float, typer.Option(
+        help="Megabytes of text read per block.")] = DEFAULT_BLOCK_MB,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if recgym wrote it.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Convert a log larger than memory into a partitioned Parquet folder, block by block
+    (validated like every loader; errors name the file and line). Fit simulators from the
+    folder with `recgym fit-sim --data OUT`."""
+    from recgym.cli.convert import run_convert
+
+    run_convert(path, out, log, partitions=partitions, block_mb=block_size,
+                overwrite=overwrite, progress=progress)
 
 
 @data_app.command("synth")

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from offline_data import InputError, InteractionLog
+from offline_data.partitioned import PartitionedLog, is_partitioned_dir
 from recgym.cli.app import parse_reward_weights
 from recgym.cli.log_options import LogOptions, read_log, reject_log_options
 from simulators.interface import UserSimulator
@@ -46,6 +47,12 @@ def run_export(path: str, out: Path, log_options: LogOptions, *, to: str,
     model = BehaviourModel.load(behaviour_from) if behaviour_from is not None else None
 
     start = time.perf_counter()
+    if (path != "synthetic" and is_partitioned_dir(path) and fmt == "parquet"
+            and simulator is None and model is None and behaviour_config is None
+            and not log_options.given()):
+        _export_partitioned(path, out, config, reward_weights, episodes_per_user, overwrite,
+                            synthetic)
+        return
     log, sim = _read(path, log_options, simulator, synthetic, config.slate_size)
     weights = _reward_weights(reward_weights, log, sim)
     dataset = episodes_from_log(log, config, weights, simulator=sim,
@@ -63,6 +70,37 @@ def run_export(path: str, out: Path, log_options: LogOptions, *, to: str,
                f"{int(dataset.terminals.sum()):,} ending in churn; propensities: "
                f"{dataset.behaviour or 'none'}) as {fmt} to {out} (log and episodes in "
                f"{built:.1f} s)")
+
+
+def _export_partitioned(path: str, out: Path, config: Any, reward_weights: str | None,
+                        episodes_per_user: int | None, overwrite: bool,
+                        synthetic: dict[str, Any]) -> None:
+    """`data export` of a partitioned folder to Parquet, one partition at a time."""
+    from recgym.offline.stream_export import episodes_to_parquet
+
+    _reject_synthetic_options(path, synthetic)
+    dataset = PartitionedLog(path)
+    weights = parse_reward_weights(reward_weights)
+    if weights is not None:
+        from recgym.rewards import check_reward_weights
+
+        check_reward_weights(weights, dataset.signal_names, f"--reward-weights ({path})")
+    start = time.perf_counter()
+    done = episodes_to_parquet(dataset, out, config, weights,
+                               episodes_per_user=episodes_per_user, overwrite=overwrite)
+    typer.echo(f"wrote {done.episodes:,} episodes ({done.steps:,} steps, {done.terminals:,} "
+               f"ending in churn; propensities: {done.behaviour or 'none'}) as parquet to "
+               f"{out}, one partition at a time (in {time.perf_counter() - start:.1f} s)")
+
+
+def _reject_synthetic_options(path: str, synthetic: dict[str, Any]) -> None:
+    given = [f"--{name}" for name in ("users", "days", "policy")
+             if synthetic[name] is not None]
+    if given:
+        one = len(given) == 1
+        raise InputError(f"{', '.join(given)} only appl{'ies' if one else 'y'} to the "
+                         f"synthetic log, but {path} is read from files; leave "
+                         f"{'it' if one else 'them'} out")
 
 
 def _read(path: str, options: LogOptions, simulator: Path | None,
@@ -87,13 +125,7 @@ def _read(path: str, options: LogOptions, simulator: Path | None,
                                  n_days=float(synthetic["days"] or 7.0),
                                  seed=int(synthetic["seed"]), slate_size=slate_size)
         return log, world
-    given = [f"--{name}" for name in ("users", "days", "policy")
-             if synthetic[name] is not None]
-    if given:
-        one = len(given) == 1
-        raise InputError(f"{', '.join(given)} only appl{'ies' if one else 'y'} to the "
-                         f"synthetic log, but {path} is read from files; leave "
-                         f"{'it' if one else 'them'} out")
+    _reject_synthetic_options(path, synthetic)
     log = read_log(path, options)
     if simulator is None:
         return log, None

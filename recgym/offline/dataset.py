@@ -185,26 +185,36 @@ class TrajectoryDataset:
         """Write `dataset.json` (spec, settings) and `steps.parquet` (one row per step),
         atomically; an existing folder is replaced only with `overwrite=True` and only
         when it is a dataset recgym wrote."""
-        columns: dict[str, Any] = {"episode": self.episode, "terminal": self.terminals,
-                                   "timeout": self.timeouts, "reward": self.rewards}
+        with atomic_directory(directory, overwrite=overwrite, marker=DATASET_FILE) as tmp:
+            pq.write_table(self.steps_table(), tmp / STEPS_FILE)
+            self.write_meta(tmp)
+        return Path(directory)
+
+    def steps_table(self, episode_offset: int = 0) -> pa.Table:
+        """The rows of `steps.parquet` (episodes numbered from `episode_offset`, for
+        datasets written part by part)."""
+        columns: dict[str, Any] = {"episode": self.episode + episode_offset,
+                                   "terminal": self.terminals, "timeout": self.timeouts,
+                                   "reward": self.rewards}
         for key, values in self.observations.items():
             columns[f"obs.{key}"] = _column(values)
         columns["action"] = _column(self.actions)
         columns["reward_vector"] = _column(self.reward_vectors)
         if self.propensities is not None:
             columns["propensity"] = self.propensities
+        return pa.table(columns)
+
+    def write_meta(self, folder: Path, source: str | None = None) -> None:
+        """Write `dataset.json` (spec, settings, shapes) into `folder`."""
         meta = {
-            "format_version": FORMAT_VERSION, "source": self.source,
+            "format_version": FORMAT_VERSION, "source": source or self.source,
             "spec": self.spec.to_dict(), "env_config": self.env_config.to_dict(),
             "reward_names": list(self.reward_names), "reward_weights": self.reward_weights,
             "behaviour": self.behaviour, "behaviour_report": self.behaviour_report,
             "shapes": {key: list(np.shape(v)[1:]) for key, v in self.observations.items()},
             "action_shape": list(self.actions.shape[1:]),
         }
-        with atomic_directory(directory, overwrite=overwrite, marker=DATASET_FILE) as tmp:
-            pq.write_table(pa.table(columns), tmp / STEPS_FILE)
-            (tmp / DATASET_FILE).write_text(json.dumps(meta, indent=1, default=json_default))
-        return Path(directory)
+        (folder / DATASET_FILE).write_text(json.dumps(meta, indent=1, default=json_default))
 
     @classmethod
     def from_parquet(cls, directory: str | Path) -> TrajectoryDataset:

@@ -59,6 +59,7 @@ def episodes_from_log(
     *,
     simulator: UserSimulator | None = None,
     episodes_per_user: int | None = None,
+    reference: ObservationReference | None = None,
 ) -> TrajectoryDataset:
     """The episodes of `log`, with the observations and rewards of an environment.
 
@@ -78,6 +79,8 @@ def episodes_from_log(
     as a timeout with no retention paid, unless the log runs on for more than
     `churn_after_h` after it (then the user churned: a terminal with retention 0).
     A `propensity` context column becomes the dataset's behaviour propensities.
+    `reference` fixes the observation's signal order and bounds instead of the log or
+    `simulator` (e.g. those of a whole log when `log` is one partition of it).
     """
     config = env_config or EnvConfig()
     if config.n_candidates is not None:
@@ -86,8 +89,11 @@ def episodes_from_log(
     if episodes_per_user is not None and episodes_per_user < 1:
         raise InputError(f"episodes_per_user must be a positive integer, got "
                          f"{episodes_per_user}")
-    reference = (reference_from_simulator(simulator, log) if simulator is not None
-                 else reference_from_log(log))
+    if reference is not None and simulator is not None:
+        raise InputError("episodes_from_log: give simulator= or reference=, not both")
+    if reference is None:
+        reference = (reference_from_simulator(simulator, log) if simulator is not None
+                     else reference_from_log(log))
     names = list(reference.signal_names)
     weights = reward_weights if reward_weights is not None else config.reward_weights
     if weights is None:

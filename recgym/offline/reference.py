@@ -4,12 +4,14 @@ meet online (so offline and online observations agree) or, without one, from the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from offline_data.log import InteractionLog
+from offline_data.partitioned import PartitionedLog
+from offline_data.schema import Signal
 from offline_data.shared.errors import InputError
 from recgym.spaces import history_bounds, primary_first
 from simulators.features import encode_table
@@ -86,25 +88,45 @@ def reference_from_log(log: InteractionLog, primary: str | None = None
     """An observation defined by the log alone: the first binary signal (or `primary`)
     leads, bounds are 0..1 for binary signals and the observed range otherwise, and user
     features are the log's feature table encoded as a fitted simulator encodes it."""
-    names = log.signal_names
+    frame = log.interactions
+    ranges = {s.name: (float(frame[s.name].min()), float(frame[s.name].max()))
+              for s in log.signals}
+    table, _ = encode_table(log.users, log.n_users)
+    return _reference(log.signals, ranges, table, log.n_items, log.source, primary)
+
+
+def reference_from_partitioned(dataset: PartitionedLog, primary: str | None = None
+                               ) -> ObservationReference:
+    """`reference_from_log` for a log larger than memory, from its metadata (signal
+    ranges over the whole log; a partitioned log has no user features)."""
+    missing = [s.name for s in dataset.signals if s.name not in dataset.signal_ranges]
+    if missing:
+        raise InputError(f"{dataset.source}: dataset.json has no range of signal(s) {missing}; "
+                         "convert the log again with this recgym")
+    table = np.zeros((dataset.n_users, 0), np.float32)
+    return _reference(dataset.signals, dataset.signal_ranges, table, dataset.n_items,
+                      dataset.source, primary)
+
+
+def _reference(signals: tuple[Signal, ...], ranges: Mapping[str, tuple[float, float]],
+               table: np.ndarray, n_items: int, source: str, primary: str | None
+               ) -> ObservationReference:
+    names = [s.name for s in signals]
+    kinds = {s.name: s.kind for s in signals}
     if primary is None:
-        binary = [s.name for s in log.signals if s.kind == "binary"]
+        binary = [s.name for s in signals if s.kind == "binary"]
         primary = binary[0] if binary else names[0]
     elif primary not in names:
-        raise InputError(f"{log.source}: primary signal {primary!r} is not in the log; it has "
+        raise InputError(f"{source}: primary signal {primary!r} is not in the log; it has "
                          f"{names}")
     ordered = primary_first(names, primary)
-    frame = log.interactions
-    observed_low = [0.0 if log.signal(n).kind == "binary" else float(frame[n].min())
-                    for n in ordered]
-    observed_high = [1.0 if log.signal(n).kind == "binary" else float(frame[n].max())
-                     for n in ordered]
+    observed_low = [0.0 if kinds[n] == "binary" else ranges[n][0] for n in ordered]
+    observed_high = [1.0 if kinds[n] == "binary" else ranges[n][1] for n in ordered]
     low, high = history_bounds(observed_low, observed_high, range(len(ordered)))
-    table, _ = encode_table(log.users, log.n_users)
 
     def features(users: np.ndarray) -> np.ndarray:
         return table[users]
 
     return ObservationReference(
-        n_users=log.n_users, n_items=log.n_items, signal_names=tuple(ordered), low=low,
-        high=high, user_features=features, source=log.source)
+        n_users=len(table), n_items=n_items, signal_names=tuple(ordered), low=low,
+        high=high, user_features=features, source=source)
