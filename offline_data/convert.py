@@ -251,10 +251,10 @@ def _estimate_rows(source: Source, block_rows: int, block_mb: float, total_bytes
                    ) -> float:
     """Rows of the whole input, judged by the first block (`block_mb` of text, or the
     whole file when it is smaller)."""
-    text_bytes = min(block_mb * 2**20, source.path.stat().st_size)
-    if compression_of(source.path) is not None:
-        text_bytes /= COMPRESSION_GUESS
-    return total_bytes * block_rows / max(text_bytes, 1.0)
+    block_bytes, size = block_mb * 2**20, source.path.stat().st_size
+    if compression_of(source.path) is not None:  # a block of text from compressed bytes
+        block_bytes /= COMPRESSION_GUESS
+    return total_bytes * block_rows / max(min(block_bytes, size), 1.0)
 
 
 def convert_log(path: str | Path, out: str | Path, format: str, **options: Any

@@ -95,12 +95,13 @@ def scatter_block(source: Source, raw: pd.DataFrame, first_line: int, plan: Plan
     columns: dict[str, Any] = {
         USER: _id_array(user, plan.string_ids), ITEM: _id_array(item, plan.string_ids),
         TIMESTAMP: seconds, "_fraction": fraction, **values}
-    if source.extra:
-        columns["_rest"] = pd.util.hash_pandas_object(raw[list(source.extra)], index=False
-                                                      ).to_numpy()
+    # the columns a source keeps but does not use, as one hash for exact-duplicate checks
+    # (a constant where it has none: every source's spill rows share one schema)
+    columns["_rest"] = (pd.util.hash_pandas_object(raw[list(source.extra)], index=False)
+                        .to_numpy() if source.extra else np.zeros(len(frame), np.uint64))
     for name in plan.context:
         numbers = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)
-        if np.isnan(numbers).any() and frame[name].notna().all():
+        if (np.isnan(numbers) & frame[name].notna().to_numpy()).any():
             raise LogSchemaError(f"{origin.source}: context column {name!r} must be numeric "
                                  "to be kept by a conversion")
         finite = numbers[np.isfinite(numbers)]

@@ -316,3 +316,29 @@ def test_episodes_streamed_partition_by_partition_equal_the_in_memory_ones(
             "--max-sessions", "3")
     assert "one partition at a time" in capsys.readouterr().out
     assert TrajectoryDataset.from_parquet(tmp_path / "cli").n_steps == memory.n_steps
+
+
+def test_kuairand_files_with_different_extra_columns_convert(tmp_path) -> None:
+    """One log file has a column the other lacks: both convert, as `load_kuairand` reads
+    them."""
+    from offline_data.kuairand import LOG_COLUMNS
+
+    rng = np.random.default_rng(0)
+
+    def log_file(name: str, rows: int, extra: bool) -> None:
+        frame = pd.DataFrame({c: rng.integers(0, 2, rows) for c in LOG_COLUMNS})
+        frame["user_id"] = rng.integers(0, 5, rows)
+        frame["video_id"] = rng.integers(0, 9, rows)
+        frame["time_ms"] = 1_650_000_000_000 + rng.integers(0, 10**7, rows)
+        frame["play_time_ms"] = rng.integers(0, 1000, rows)
+        frame["duration_ms"] = 1000
+        if extra:
+            frame["date"] = 20220408
+        frame.to_csv(tmp_path / "kr" / name, index=False)
+
+    (tmp_path / "kr").mkdir()
+    log_file("log_standard_4_08_to_4_21_1k.csv", 50, True)
+    log_file("log_random_4_22_to_5_08_1k.csv", 50, False)
+    converted = convert_kuairand(tmp_path / "kr", tmp_path / "out", log="all", partitions=2)
+    whole = load_kuairand(tmp_path / "kr", log="all")
+    assert converted.to_log().n_interactions == whole.n_interactions

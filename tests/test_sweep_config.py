@@ -149,3 +149,42 @@ def test_an_offline_trial_is_an_offline_run_folder(tmp_path: Path) -> None:
     assert [r["step"] for r in reports] == metrics["step"].tolist()[1:] == [20, 40]
     assert reports[-1]["ope_snips"] == pytest.approx(metrics["ope_snips"].iloc[-1])
     assert "total_return" in reports[-1]
+
+
+def test_configurations_are_distinct_and_so_are_their_names(tmp_path: Path) -> None:
+    close = SweepConfig(samples=40, grid={"agent": ["ppo"]},
+                        random={"agent_kwargs.learning_rate": {"uniform": [1e-3, 1.001e-3]}})
+    trials = plan_trials(close, tmp_path)  # rates that read alike to 4 digits
+    assert len({t.configuration for t in trials}) == 40
+    repeated = SweepConfig(samples=5, random={"agent": {"choice": ["ppo", "dqn"]}})
+    assert sorted(t.configuration for t in plan_trials(repeated, tmp_path)) == [
+        "agent=dqn", "agent=ppo"]  # a repeated draw is one configuration, not a seed
+
+
+def test_the_table_leaves_out_trials_that_did_not_finish(tmp_path: Path) -> None:
+    from agents.sweep.summary import sweep_table
+
+    config = SweepConfig(fixed=TINY, grid={"agent": ["a2c"], "seed": [0, 1]})
+    done, stopped = plan_trials(config, tmp_path)
+    TrialJob("online", tmp_path)(done, lambda _: None)
+    train(stopped.run_config("online"), tmp_path / stopped.name, progress=False,
+          stop_after=128)  # failed or interrupted: evaluations but no trained agent
+    table = sweep_table([done, stopped], tmp_path, "total_return", "max")
+    assert table.loc["agent=a2c", "seeds"] == 1
+    assert table.loc["agent=a2c", "total_return"] == pytest.approx(
+        final_metrics(tmp_path / done.name)["total_return"])
+
+
+def test_resuming_uses_the_trials_as_planned_where_the_sweep_started(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.sweep.runner import start_folder, stored_trials, sweep_record
+
+    config = SweepConfig(fixed={"env": "RecGym/SimSet-v0",
+                                "env_kwargs.simulator_set": "sims/set"},
+                         grid={"agent": ["dqn"], "member": [0, 1]})
+    planned = plan_trials(config, tmp_path / "here")
+    start_folder(tmp_path / "out", sweep_record(config, planned), overwrite=False)
+    monkeypatch.chdir(tmp_path)  # resumed from another working folder
+    assert stored_trials(tmp_path / "out", config) == planned
+    with pytest.raises(InputError, match="holds another sweep"):
+        stored_trials(tmp_path / "out", config.replace(samples=2))

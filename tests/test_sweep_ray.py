@@ -211,3 +211,4 @@ def test_each_trial_repeats_the_same_run_done_alone(finished_sweep: Path, tmp_pa
         alone = read_run(tmp_path / trial.name)[1].drop(columns="wall_time")
         swept = read_run(finished_sweep / "trials" / trial.name)[1].drop(columns="wall_time")
         pd.testing.assert_frame_equal(alone, swept)
+

@@ -236,22 +236,27 @@ def configurations(config: SweepConfig, root: Path) -> list[dict[str, Any]]:
     the random part, seeded by `config.seed`, each over the fixed settings."""
     grid = {k: v for k, v in config.grid.items() if k != "seed"}
     rng = np.random.default_rng(config.seed)
-    found = []
+    found: list[dict[str, Any]] = []
     for values in itertools.product(*grid.values()):
         point = dict(zip(grid, values, strict=True))
         for _ in range(config.samples if config.random else 1):
             drawn = {k: draw(spec, rng) for k, spec in config.random.items()}
             settings = {k: v for k, v in config.fixed.items() if k != "seed"}
-            found.append(absolute_paths({**settings, **point, **drawn}, root))
+            settings = absolute_paths({**settings, **point, **drawn}, root)
+            if settings not in found:  # a draw that repeats one (choice) is one configuration
+                found.append(settings)
     return found
 
 
-def label(settings: dict[str, Any], varied: list[str]) -> str:
-    """A configuration's name in tables and plots: its varied settings."""
+def labels(configurations: list[dict[str, Any]], varied: list[str]) -> list[str]:
+    """The configurations' names in tables and plots: their varied settings (floats to 4
+    significant digits), made unique with `#<index>` where two would read the same."""
     def show(value: Any) -> str:
-        return f"{value:.3g}" if isinstance(value, float) else str(value)
-    shown = [f"{k.split('.')[-1]}={show(settings[k])}" for k in varied if k in settings]
-    return " ".join(shown) or str(settings.get("agent") or settings.get("algo") or "run")
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+    names = [" ".join(f"{k.split('.')[-1]}={show(c[k])}" for k in varied if k in c)
+             or str(c.get("agent") or c.get("algo") or "run") for c in configurations]
+    return [f"{name} #{i}" if names.count(name) > 1 else name
+            for i, name in enumerate(names)]
 
 
 def slug(text: str) -> str:
@@ -266,8 +271,8 @@ def plan_trials(config: SweepConfig, root: Path,
     (errors name the trial's settings)."""
     varied = [k for k in [*config.grid, *config.random] if k != "seed"]
     trials = []
-    for index, settings in enumerate(configurations(config, root)):
-        name = label(settings, varied)
+    found = configurations(config, root)
+    for index, (settings, name) in enumerate(zip(found, labels(found, varied), strict=True)):
         for seed in config.seeds:
             try:
                 check(config.kind, {**settings, "seed": seed})

@@ -41,23 +41,30 @@ def sweep_record(config: SweepConfig, trials: list[Trial]) -> dict[str, object]:
     return {"sweep": config.to_dict(), "trials": [t.to_dict() for t in trials]}
 
 
-def prepare_folder(out: Path, record: dict[str, object], *, resume: bool, overwrite: bool
-                   ) -> None:
-    """Start the sweep folder (refusing one recgym did not write), or check that the folder
-    to resume holds this same sweep."""
-    if resume:
-        stored = read_json_object(out / SWEEP_FILE, missing=f"cannot resume {out}: no "
-                                  f"{SWEEP_FILE} (was it written by `recgym sweep`?)")
-        if stored != json.loads(json.dumps(record)):
-            raise InputError(f"cannot resume {out}: its {SWEEP_FILE} holds another sweep "
-                             "(settings or trials differ); resume with the config it was "
-                             "started with, or start a new sweep in another folder")
-        return
+def start_folder(out: Path, record: dict[str, object], *, overwrite: bool) -> None:
+    """Start the sweep folder with its `sweep.json` (refusing one recgym did not write)."""
     check_output_dir(out, overwrite=overwrite, marker=SWEEP_FILE)
     if out.exists() and overwrite:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     atomic_write_bytes(out / SWEEP_FILE, json.dumps(record, indent=2).encode())
+
+
+def stored_trials(out: Path, config: SweepConfig) -> list[Trial]:
+    """The trials of the sweep to resume in `out`, as they were planned (paths resolved
+    where it started); refused when `config` is not the sweep it holds."""
+    record = read_json_object(out / SWEEP_FILE, missing=f"cannot resume {out}: no "
+                              f"{SWEEP_FILE} (was it written by `recgym sweep`?)")
+    if record.get("sweep") != json.loads(json.dumps(config.to_dict())):
+        raise InputError(f"cannot resume {out}: its {SWEEP_FILE} holds another sweep "
+                         "(its settings differ); resume with the config it was started "
+                         "with (or leave --config out), or start a new sweep in another "
+                         "folder")
+    try:
+        return [Trial(**trial) for trial in record["trials"]]
+    except (KeyError, TypeError):
+        raise InputError(f"{out / SWEEP_FILE}: damaged (its trials cannot be read); start "
+                         "the sweep again in another folder") from None
 
 
 def stored_config(path: Path) -> SweepConfig:
@@ -77,15 +84,18 @@ def run_sweep(config: SweepConfig, out: str | Path, *, options: EngineOptions | 
     settings are read from `root` (default: the working folder)."""
     require_ray()  # a missing extra is named before anything else
     out = Path(out).resolve()
-    trials = plan_trials(config, (root or Path.cwd()).resolve())
-    prepare_folder(out, sweep_record(config, trials), resume=resume, overwrite=overwrite)
+    if resume:
+        trials = stored_trials(out, config)
+    else:
+        trials = plan_trials(config, (root or Path.cwd()).resolve())
+        start_folder(out, sweep_record(config, trials), overwrite=overwrite)
     try:
         results = run_jobs(TrialJob(config.kind, out / TRIALS), trials, storage=out,
                            name=TUNE, options=options or EngineOptions(), resume=resume,
                            metric=config.metric, mode=config.mode)
     except JobsStoppedError as stop:
         raise JobsStoppedError(f"sweep {stop}; continue it with `recgym sweep --out {out} "
-                          "--resume`") from None
+                               "--resume`") from None
     failed = {t.name: r["error"] for t, r in zip(trials, results, strict=True) if "error" in r}
     table = sweep_table(trials, out / TRIALS, config.metric, config.mode)
     files = write_summary(table, trials, out / TRIALS, out, config.metric)

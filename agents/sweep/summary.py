@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from agents.sweep.config import Trial
-from agents.sweep.trial import final_metrics
+from agents.sweep.trial import final_metrics, is_finished
 from agents.training import REPORTED
 from recgym.evaluate import t_interval
 from recgym.plot import plot_runs
@@ -19,12 +19,14 @@ PLOT_FILE = "curves.png"
 
 def sweep_table(trials: list[Trial], trials_dir: Path, metric: str, mode: str
                 ) -> pd.DataFrame:
-    """One row per configuration, best first by `metric`: `seeds` (finished trials) and,
-    per metric, `<m>` (mean over seeds), `<m>_lo` / `<m>_hi` (95% t-interval; NaN with one
-    seed). Configurations without a finished trial are left out."""
+    """One row per configuration, best first by `metric`: `seeds` (its finished trials:
+    failed or unfinished ones are left out) and, per metric, `<m>` (mean over seeds),
+    `<m>_lo` / `<m>_hi` (95% t-interval; NaN with one seed). Configurations without a
+    finished trial are left out."""
     finals: dict[str, list[dict[str, float]]] = {}
     for trial in trials:
-        final = final_metrics(trials_dir / trial.name)
+        final = final_metrics(trials_dir / trial.name) if is_finished(
+            trials_dir / trial.name) else {}
         if final:
             finals.setdefault(trial.configuration, []).append(final)
     metrics = [metric, *[m for m in REPORTED if m != metric]]
@@ -65,7 +67,7 @@ def write_summary(table: pd.DataFrame, trials: list[Trial], trials_dir: Path, ou
     into `out`; returns the files written."""
     written = [out / SUMMARY_FILE]
     table.to_csv(out / SUMMARY_FILE)
-    folders = [trials_dir / t.name for t in trials if final_metrics(trials_dir / t.name)]
+    folders = [trials_dir / t.name for t in trials if is_finished(trials_dir / t.name)]
     if folders:
         written.append(plot_runs(folders, out / PLOT_FILE, metrics=(metric,),
                                  title=f"sweep: {metric}", overwrite=True))
