@@ -48,11 +48,7 @@ def summarize(log: InteractionLog) -> dict[str, Any]:
         "interactions": log.n_interactions,
         "sessions": len(sessions),
         "session_gap_s": log.session_gap,
-        "window": {
-            "start": pd.Timestamp(log.start_time, unit="s", tz="UTC").isoformat(),
-            "end": pd.Timestamp(log.end_time, unit="s", tz="UTC").isoformat(),
-            "days": round((log.end_time - log.start_time) / DAY_S, 3),
-        },
+        "window": _window(log.start_time, log.end_time),
         "signals": signals,
         "session_length": _quantiles(sessions["length"].to_numpy(dtype=np.float64)),
         "sessions_per_user": _quantiles(
@@ -120,11 +116,7 @@ def summarize_partitioned(dataset: PartitionedLog) -> dict[str, Any]:
         "interactions": dataset.n_interactions,
         "sessions": dataset.n_sessions,
         "session_gap_s": dataset.session_gap,
-        "window": {
-            "start": pd.Timestamp(dataset.start_time, unit="s", tz="UTC").isoformat(),
-            "end": pd.Timestamp(dataset.end_time, unit="s", tz="UTC").isoformat(),
-            "days": round((dataset.end_time - dataset.start_time) / DAY_S, 3),
-        },
+        "window": _window(dataset.start_time, dataset.end_time),
         "signals": signals,
         "session_length": _count_quantiles(lengths),
         "sessions_per_user": _count_quantiles(per_user),
@@ -165,3 +157,10 @@ def _count_quantiles(counts: np.ndarray) -> dict[str, float]:
         out[f"p{round(q * 100)}"] = float(a + (h - low) * (b - a))
     out["mean"] = float((np.arange(len(counts)) * counts).sum() / n)
     return out
+
+
+def _window(start_s: int, end_s: int) -> dict[str, object]:
+    """A log's time window as ISO dates and days."""
+    return {"start": pd.Timestamp(start_s, unit="s", tz="UTC").isoformat(),
+            "end": pd.Timestamp(end_s, unit="s", tz="UTC").isoformat(),
+            "days": round((end_s - start_s) / DAY_S, 3)}

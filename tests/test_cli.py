@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_check import fail
 
 from offline_data import InteractionLog
 from recgym.cli import main
@@ -56,16 +57,6 @@ def test_every_command_has_help(command, capsys):
         main([*command, "--help"])
     assert info.value.code == 0
     assert "Usage" in capsys.readouterr().out
-
-
-def fail(capsys, *argv) -> str:
-    """Run a command that must fail: exit 2 and exactly one `error:` line, no traceback."""
-    with pytest.raises(SystemExit) as info:
-        main(list(argv))
-    err = capsys.readouterr().err.strip().splitlines()
-    assert info.value.code == 2, err
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
 
 
 def test_overwrite_never_wipes_a_folder_recgym_did_not_write(tmp_path, capsys):

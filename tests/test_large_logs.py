@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from cli_check import fail
 
 from offline_data import InputError, LogSchemaError, load_csv, load_kuairand, load_parquet
 from offline_data.convert import convert_csv, convert_kuairand
@@ -155,15 +156,6 @@ def test_overwrite_only_replaces_a_dataset_recgym_wrote(tmp_path):
     with pytest.raises(InputError, match="will not replace"):
         convert_csv(csv, mine, overwrite=True, **options)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
-
-
-def fail(capsys, *argv) -> str:
-    with pytest.raises(SystemExit) as info:
-        main(list(argv))
-    err = capsys.readouterr().err.strip().splitlines()
-    assert info.value.code == 2, err
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
 
 
 def test_convert_command_and_its_errors(tmp_path, capsys):
