@@ -75,8 +75,8 @@ def build_log(
     require_rows(frame, origin)
     frame = drop_duplicate_rows(frame, origin)
 
-    user_raw, item_raw, seconds, order_time, signal_values = _validate(
-        frame, parsed, origin, time_unit, string_ids
+    user_raw, item_raw, seconds, order_time, signal_values = validate_block(
+        frame, parsed, origin, time_unit=time_unit, string_ids=string_ids
     )
 
     user_codes, user_ids = _encode(user_raw, user_universe)
@@ -123,22 +123,6 @@ def _encode(raw: pd.Series, universe: np.ndarray | None) -> tuple[np.ndarray, np
     return np.searchsorted(every, raw.to_numpy()), every
 
 
-def validate_part(
-    frame: pd.DataFrame,
-    signals: Sequence[Signal],
-    origin: Origin,
-    *,
-    time_unit: str = "s",
-    string_ids: bool = False,
-) -> tuple[pd.Series, pd.Series, np.ndarray, dict[str, np.ndarray]]:
-    """Check one raw frame (e.g. one file of a multi-file log) and return its clean parts:
-    raw user ids, raw item ids, timestamps in seconds and float32 signals."""
-    user_raw, item_raw, seconds, _, signal_values = _validate(
-        frame, signals, origin, time_unit, string_ids
-    )
-    return user_raw, item_raw, seconds, signal_values
-
-
 def validate_block(
     frame: pd.DataFrame,
     signals: Sequence[Signal],
@@ -147,20 +131,10 @@ def validate_block(
     time_unit: str = "s",
     string_ids: bool = False,
 ) -> tuple[pd.Series, pd.Series, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """`validate_part` plus the fine-grained time order key (raw numbers, or nanoseconds
-    for datetimes): what a streaming conversion checks per block of a large file, with
-    the rules and messages of the in-memory loaders."""
-    return _validate(frame, signals, origin, time_unit, string_ids)
-
-
-def _validate(
-    frame: pd.DataFrame,
-    signals: Sequence[Signal],
-    origin: Origin,
-    time_unit: str,
-    string_ids: bool,
-) -> tuple[pd.Series, pd.Series, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """`validate_part` plus the fine-grained time order key."""
+    """Check one raw frame (one file of a multi-file log, or one block of a large file)
+    with the rules and messages of the in-memory loaders, and return its clean parts: raw
+    user ids, raw item ids, timestamps in seconds, the fine-grained time order key (raw
+    numbers, or nanoseconds for datetimes) and float32 signals."""
     require_columns(frame, [USER, ITEM, TIMESTAMP, *(s.name for s in signals)], origin)
     require_rows(frame, origin)
     user_raw = check_ids(frame, USER, origin, string_ids)

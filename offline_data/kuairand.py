@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from offline_data.build import build_log, validate_part
+from offline_data.build import build_log, validate_block
 from offline_data.log import InteractionLog
 from offline_data.readers import csv_header, read_delimited
 from offline_data.schema import (
@@ -111,7 +111,7 @@ def kuairand_frame(raw: pd.DataFrame, file: Path, origin: Origin) -> pd.DataFram
         frame["is_rand"] = 1 if file.name.startswith("log_random") else 0
     if "tab" not in frame.columns:
         frame["tab"] = -1
-    validate_part(frame, SIGNALS[:-1], origin, time_unit="ms")
+    validate_block(frame, SIGNALS[:-1], origin, time_unit="ms")
     play = check_signal(frame, Signal("play_time_ms", "continuous"), origin)
     duration = check_signal(frame, Signal("duration_ms", "continuous"), origin)
     frame["watch_ratio"] = _watch_ratio(play, duration, frame["long_view"].to_numpy())

@@ -18,7 +18,6 @@ partition by partition.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,6 +33,7 @@ from offline_data.log import InteractionLog
 from offline_data.schema import SESSION, TIMESTAMP, USER, Signal
 from offline_data.sessions import assign_sessions
 from offline_data.shared.errors import LogSchemaError
+from offline_data.shared.jsonfile import read_format_meta
 from offline_data.validation import require_dir
 
 DATASET_FILE = "dataset.json"
@@ -75,15 +75,11 @@ class PartitionedLog:
     def __init__(self, directory: str | Path) -> None:
         self.directory = require_dir(directory, "partitioned log folder")
         meta_path = self.directory / DATASET_FILE
-        if not meta_path.is_file():
-            raise LogSchemaError(f"{self.directory}: no {DATASET_FILE}; this is not a folder "
-                                 "written by `recgym data convert`")
+        meta = read_format_meta(
+            meta_path, format_name=FORMAT_NAME, version=FORMAT_VERSION, error=LogSchemaError,
+            missing=f"{self.directory}: no {DATASET_FILE}; this is not a folder written by "
+                    "`recgym data convert`", hint="convert the log again")
         try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("format") != FORMAT_NAME:
-                raise ValueError(f"format is {meta.get('format')!r}")
-            if meta.get("version") != FORMAT_VERSION:
-                raise ValueError(f"version {meta.get('version')!r} is not {FORMAT_VERSION}")
             self.signals = tuple(Signal(s["name"], s["kind"]) for s in meta["signals"])
             self.partition_info = tuple(PartitionInfo(**p) for p in meta["partitions"])
             self.session_gap = int(meta["session_gap"])

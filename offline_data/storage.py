@@ -12,6 +12,7 @@ from offline_data.log import InteractionLog
 from offline_data.schema import Signal
 from offline_data.shared.atomic import atomic_directory
 from offline_data.shared.errors import LogSchemaError
+from offline_data.shared.jsonfile import read_format_meta
 from offline_data.validation import require_dir
 
 FORMAT_NAME = "recgym-interaction-log"
@@ -52,17 +53,11 @@ def read_log(directory: str | Path) -> InteractionLog:
     """Read a folder written by `write_log`, checking its metadata and tables."""
     folder = require_dir(directory, "interaction-log folder")
     meta_path = folder / META_FILE
-    if not meta_path.is_file():
-        raise LogSchemaError(
-            f"{folder}: no {META_FILE}; this is not a folder written by "
-            "InteractionLog.to_parquet / `recgym data synth`"
-        )
+    meta = read_format_meta(
+        meta_path, format_name=FORMAT_NAME, version=FORMAT_VERSION, error=LogSchemaError,
+        missing=f"{folder}: no {META_FILE}; this is not a folder written by "
+                "InteractionLog.to_parquet / `recgym data synth`", hint="rewrite the folder")
     try:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT_NAME:
-            raise ValueError(f"format is {meta.get('format')!r}")
-        if meta.get("version") != FORMAT_VERSION:
-            raise ValueError(f"version {meta.get('version')!r} is not {FORMAT_VERSION}")
         signals = tuple(Signal(s["name"], s["kind"]) for s in meta["signals"])
         session_gap, start, end = meta["session_gap"], meta["start_time"], meta["end_time"]
     except (ValueError, KeyError, TypeError) as exc:

@@ -27,6 +27,18 @@ def read_json_object(path: str | Path, *, missing: str, hint: str = "",
     return data
 
 
+def read_format_meta(path: Path, *, format_name: str, version: int, missing: str,
+                     hint: str, error: type[InputError] = InputError) -> dict[str, Any]:
+    """The metadata JSON of a folder recgym wrote (`read_json_object`), refused unless it
+    names `format_name` at `version`; errors name the file, plus `hint`."""
+    meta = read_json_object(path, missing=missing, hint=hint, error=error)
+    if meta.get("format") != format_name:
+        raise error(f"{path}: format is {meta.get('format')!r}, not {format_name!r}; {hint}")
+    if meta.get("version") != version:
+        raise error(f"{path}: version {meta.get('version')!r} is not {version}; {hint}")
+    return meta
+
+
 def json_default(value: object) -> object:
     """`json.dumps(..., default=json_default)`: numpy scalars and arrays as Python numbers
     and lists; anything else is refused as `json` would."""
