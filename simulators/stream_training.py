@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from offline_data.shared.errors import InputError
 from simulators.fitting import BatchLoss, Tensors
-from simulators.training import evaluate_rows
+from simulators.training import average_decay, evaluate_rows, train_epoch
 
 Built = tuple[Tensors, np.ndarray, np.ndarray]
 """A model's inputs for one partition: tensors, training rows, validation rows."""
@@ -52,8 +52,7 @@ class _State:
         self.optimiser = torch.optim.Adam(task.model.parameters(), lr=lr,
                                           weight_decay=weight_decay)
         self.generator = torch.Generator().manual_seed(seed)
-        steps = -(-task.train_rows // batch_size)
-        self.decay = max(0.0, 1.0 - 1.0 / max(average_span * steps, 1.0))
+        self.decay = average_decay(task.train_rows, batch_size, average_span)
         self.params = [p for p in task.model.parameters() if p.requires_grad]
         self.averaged = [p.detach().clone() for p in self.params]
         self.best = float("inf")
@@ -67,23 +66,10 @@ class _State:
         t, train_idx, _ = built
         if not len(train_idx):
             return
-        model = self.task.model
-        model.train()
-        rows = torch.from_numpy(train_idx).to(device)
-        order = rows[torch.randperm(len(rows), generator=self.generator).to(device)]
-        for batch in order.split(batch_size):
-            loss = self.task.loss_fn(t, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"{self.task.name}: the training loss became {float(loss)} in epoch "
-                    f"{epoch + 1}; lower the learning rate (lr) or check the data for extreme "
-                    "values")
-            self.optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimiser.step()
-            with torch.no_grad():
-                for mean, param in zip(self.averaged, self.params, strict=True):
-                    mean.lerp_(param, 1.0 - self.decay)
+        train_epoch(self.task.model, lambda batch: self.task.loss_fn(t, batch),
+                    torch.from_numpy(train_idx).to(device), self.optimiser, self.generator,
+                    batch_size=batch_size, averaged=self.averaged, decay=self.decay,
+                    desc=self.task.name, epoch=epoch)
 
     def start_validation(self) -> None:
         # validate the averaged weights: swapped in (no copies), gradients released

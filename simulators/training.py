@@ -54,8 +54,7 @@ def fit_rows(
                          f"and {len(val_rows)}; use a longer log")
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    steps_per_epoch = -(-len(train_rows) // batch_size)
-    ema_decay = max(0.0, 1.0 - 1.0 / max(average_span * steps_per_epoch, 1.0))
+    ema_decay = average_decay(len(train_rows), batch_size, average_span)
     params = [p for p in model.parameters() if p.requires_grad]
     averaged = [p.detach().clone() for p in params]
     best = float("inf")
@@ -63,20 +62,8 @@ def fit_rows(
     best_epoch, waited, ran = 0, 0, 0
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False, unit="epoch")
     for epoch in bar:
-        model.train()
-        order = train_rows[torch.randperm(len(train_rows), generator=generator)]
-        for batch in order.split(batch_size):
-            loss = loss_fn(batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"{desc}: the training loss became {float(loss)} in epoch {epoch + 1}; "
-                    "lower the learning rate (lr) or check the data for extreme values")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            with torch.no_grad():
-                for mean, param in zip(averaged, params, strict=True):
-                    mean.lerp_(param, 1.0 - ema_decay)
+        train_epoch(model, loss_fn, train_rows, optimiser, generator, batch_size=batch_size,
+                    averaged=averaged, decay=ema_decay, desc=desc, epoch=epoch)
         current = [p.detach().clone() for p in params]
         _assign(params, averaged)
         val = evaluate_rows(model, val_fn or loss_fn, val_rows, batch_size * 4)
@@ -93,6 +80,38 @@ def fit_rows(
     model.load_state_dict(best_state)
     model.eval()
     return {"val_loss": best, "best_epoch": best_epoch, "epochs_run": ran}
+
+
+def average_decay(train_rows: int, batch_size: int, average_span: float) -> float:
+    """The per-step decay of the weights' moving average: a memory of about
+    `average_span` epochs of `train_rows` rows in batches of `batch_size`."""
+    steps_per_epoch = -(-train_rows // batch_size)
+    return max(0.0, 1.0 - 1.0 / max(average_span * steps_per_epoch, 1.0))
+
+
+def train_epoch(model: nn.Module, loss_fn: LossFn, rows: torch.Tensor,
+                optimiser: torch.optim.Optimizer, generator: torch.Generator, *,
+                batch_size: int, averaged: list[torch.Tensor], decay: float, desc: str,
+                epoch: int) -> None:
+    """One epoch over `rows` in mini-batches of a seeded random order; after each step
+    `averaged` (the trainable parameters' moving average) moves towards the weights. A
+    loss that is not finite stops training with an error naming `desc` and the epoch
+    (counted from 0)."""
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    order = rows[torch.randperm(len(rows), generator=generator).to(rows.device)]
+    for batch in order.split(batch_size):
+        loss = loss_fn(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{desc}: the training loss became {float(loss)} in epoch {epoch + 1}; "
+                "lower the learning rate (lr) or check the data for extreme values")
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        with torch.no_grad():
+            for mean, param in zip(averaged, params, strict=True):
+                mean.lerp_(param, 1.0 - decay)
 
 
 @torch.no_grad()
